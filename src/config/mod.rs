@@ -1,0 +1,307 @@
+//! Loading a configuration: parse YAML or JSON once per `on_configure`, merge handler configs,
+//! compile every pattern and template, and produce the immutable `Filter` all requests share.
+
+pub mod clusters;
+pub mod duration;
+mod error;
+pub mod merge;
+pub mod raw;
+mod repositories;
+
+pub use error::ConfigError;
+
+use crate::authn::Authenticator;
+use crate::authz::Authorizer;
+use crate::errors::ErrorHandler;
+use crate::mutate::Mutator;
+use crate::pipeline::{Filter, LogSettings, Rule};
+use crate::rules::{Pattern, Strategy};
+use raw::{HandlerSwitch, RawConfig, RawHandler, RawRule};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Handlers Oathkeeper has that this build does not run yet.
+const NOT_YET: &[&str] = &[
+    "cookie_session",
+    "bearer_token",
+    "jwt",
+    "oauth2_introspection",
+    "oauth2_client_credentials",
+    "remote",
+    "remote_json",
+    "keto_engine_acp_ory",
+    "cookie",
+    "id_token",
+    "hydrator",
+];
+
+/// Headers that carry credentials, never identity: anti-spoofing never strips them.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie"];
+
+/// Parses YAML or JSON (Istio hands over JSON) into a JSON value.
+pub fn parse_document(text: &str) -> Result<Value, ConfigError> {
+    if text.trim().is_empty() {
+        return Err(ConfigError::Syntax(
+            "the configuration is empty".to_string(),
+        ));
+    }
+    if text.trim_start().starts_with('{') || text.trim_start().starts_with('[') {
+        serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))
+    } else {
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))
+    }
+}
+
+pub fn load(bytes: &[u8]) -> Result<Filter, ConfigError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ConfigError::Syntax("the configuration is not UTF-8".to_string()))?;
+    let raw: RawConfig = serde_json::from_value(parse_document(text)?)
+        .map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    compile(raw)
+}
+
+fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
+    let strategy = match raw.access_rules.matching_strategy.as_deref() {
+        None | Some("") | Some("regexp") => Strategy::Regexp,
+        Some("glob") => Strategy::Glob,
+        Some(other) => {
+            return Err(ConfigError::field(
+                "access_rules.matching_strategy",
+                format!("{other:?} is not regexp or glob"),
+            ))
+        }
+    };
+    clusters::Clusters::from_config(&raw.clusters)
+        .map_err(|e| ConfigError::field("clusters", e))?;
+    let log = LogSettings::from_config(&raw.log)?;
+
+    let mut docs = raw.access_rules.rules;
+    for repo in raw.access_rules.repositories.items() {
+        docs.extend(repositories::load_repository(repo)?);
+    }
+    let ctx = Context {
+        authenticators: &raw.authenticators,
+        authorizers: &raw.authorizers,
+        mutators: &raw.mutators,
+        error_handlers: &raw.errors.handlers,
+    };
+    let mut rules = Vec::with_capacity(docs.len());
+    let mut patterns = Vec::with_capacity(docs.len());
+    let mut ids = BTreeSet::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        let rule = repositories::read_rule(i, doc)?;
+        if !ids.insert(rule.id.clone()) {
+            return Err(ConfigError::rule(
+                &rule.id,
+                "id",
+                "another rule has the same id",
+            ));
+        }
+        let (compiled, pattern) = compile_rule(&ctx, strategy, rule)?;
+        rules.push(compiled);
+        patterns.push(pattern);
+    }
+
+    let fallback_names = raw
+        .errors
+        .fallback
+        .clone()
+        .unwrap_or_else(|| vec!["json".to_string()]);
+    let mut fallback = Vec::with_capacity(fallback_names.len());
+    for name in &fallback_names {
+        let field = format!("errors.fallback ({name})");
+        let config = ctx
+            .switch("errors.handlers", ctx.error_handlers, name)
+            .map_err(|reason| ConfigError::field(&field, reason))?;
+        fallback.push(
+            ErrorHandler::from_config(name, config).map_err(|e| ConfigError::field(&field, e))?,
+        );
+    }
+
+    // Anti-spoofing: a client must not be able to send a header some rule sets as identity
+    // through a rule that does not set it.
+    let mut identity_headers: BTreeSet<String> = BTreeSet::new();
+    for rule in &rules {
+        for m in &rule.mutators {
+            identity_headers.extend(m.header_names().map(str::to_string));
+        }
+    }
+    if let Some(Value::Object(headers)) = raw
+        .mutators
+        .get("header")
+        .and_then(|h| h.config.get("headers"))
+    {
+        identity_headers.extend(headers.keys().map(|k| k.to_ascii_lowercase()));
+    }
+    for c in CREDENTIAL_HEADERS {
+        identity_headers.remove(*c);
+    }
+    for rule in &mut rules {
+        let own: BTreeSet<&str> = rule
+            .mutators
+            .iter()
+            .flat_map(|m| m.header_names())
+            .collect();
+        rule.strip = identity_headers
+            .iter()
+            .filter(|h| !own.contains(h.as_str()))
+            .cloned()
+            .collect();
+    }
+
+    Ok(Filter::new(rules, patterns, fallback, log))
+}
+
+struct Context<'a> {
+    authenticators: &'a BTreeMap<String, HandlerSwitch>,
+    authorizers: &'a BTreeMap<String, HandlerSwitch>,
+    mutators: &'a BTreeMap<String, HandlerSwitch>,
+    error_handlers: &'a BTreeMap<String, HandlerSwitch>,
+}
+
+impl Context<'_> {
+    /// The global config of an enabled handler; the error says why it cannot be used.
+    fn switch(
+        &self,
+        section: &str,
+        switches: &BTreeMap<String, HandlerSwitch>,
+        name: &str,
+    ) -> Result<Value, String> {
+        let default_on = section == "errors.handlers" && name == "json";
+        match switches.get(name) {
+            Some(s) if s.enabled.unwrap_or(default_on) => Ok(s.config.clone()),
+            None if default_on => Ok(Value::Object(Default::default())),
+            _ => Err(format!(
+                "handler {name:?} is disabled; set {section}.{name}.enabled: true"
+            )),
+        }
+    }
+
+    fn merged(
+        &self,
+        section: &str,
+        switches: &BTreeMap<String, HandlerSwitch>,
+        handler: &RawHandler,
+        names: &[&str],
+    ) -> Result<Value, String> {
+        let name = handler.handler.as_str();
+        if !names.contains(&name) {
+            return Err(if NOT_YET.contains(&name) {
+                format!("handler {name:?} is not supported by this version of portcullis yet")
+            } else {
+                format!("unknown handler {name:?}; known: {}", names.join(", "))
+            });
+        }
+        let global = self.switch(section, switches, name)?;
+        Ok(merge::deep_merge(&global, &handler.config))
+    }
+}
+
+fn compile_rule(
+    ctx: &Context<'_>,
+    strategy: Strategy,
+    raw: RawRule,
+) -> Result<(Rule, Pattern), ConfigError> {
+    let id = raw.id.clone();
+    let err = |field: String, reason: String| ConfigError::rule(&id, field, reason);
+    let matcher = raw.matcher.ok_or_else(|| {
+        err(
+            "match".into(),
+            "Value \"match\" is empty but must be set.".into(),
+        )
+    })?;
+    if matcher.full_method.is_some() || matcher.authority.is_some() {
+        return Err(err(
+            "match".into(),
+            "gRPC rules (full_method, authority) are not supported; match the HTTP/2 path instead"
+                .into(),
+        ));
+    }
+    if matcher.url.is_empty() {
+        return Err(err("match.url".into(), "must be set".into()));
+    }
+    let pattern = Pattern::compile(strategy, &matcher.url, &matcher.methods)
+        .map_err(|e| err("match.url".into(), e.to_string()))?;
+
+    if raw.authenticators.is_empty() {
+        return Err(err(
+            "authenticators".into(),
+            "Value of \"authenticators\" must be set and can not be an empty array.".into(),
+        ));
+    }
+    let mut authenticators = Vec::with_capacity(raw.authenticators.len());
+    for (i, h) in raw.authenticators.iter().enumerate() {
+        let field = format!("authenticators[{i}] ({})", h.handler);
+        let config = ctx
+            .merged(
+                "authenticators",
+                ctx.authenticators,
+                h,
+                Authenticator::NAMES,
+            )
+            .map_err(|e| err(field.clone(), e))?;
+        authenticators.push(Authenticator::build(&h.handler, config).map_err(|e| err(field, e))?);
+    }
+
+    let authz = raw.authorizer.ok_or_else(|| {
+        err(
+            "authorizer.handler".into(),
+            "Value of \"authorizer.handler\" can not be empty.".into(),
+        )
+    })?;
+    let field = format!("authorizer ({})", authz.handler);
+    let config = ctx
+        .merged("authorizers", ctx.authorizers, &authz, Authorizer::NAMES)
+        .map_err(|e| err(field.clone(), e))?;
+    let authorizer = Authorizer::build(&authz.handler, config).map_err(|e| err(field, e))?;
+
+    if raw.mutators.is_empty() {
+        return Err(err(
+            "mutators".into(),
+            "Value of \"mutators\" must be set and can not be an empty array.".into(),
+        ));
+    }
+    let mut mutators = Vec::with_capacity(raw.mutators.len());
+    for (i, h) in raw.mutators.iter().enumerate() {
+        let field = format!("mutators[{i}] ({})", h.handler);
+        let config = ctx
+            .merged("mutators", ctx.mutators, h, Mutator::NAMES)
+            .map_err(|e| err(field.clone(), e))?;
+        mutators.push(Mutator::build(&h.handler, config).map_err(|e| err(field, e))?);
+    }
+
+    let mut errors = Vec::with_capacity(raw.errors.len());
+    for (i, h) in raw.errors.iter().enumerate() {
+        let field = format!("errors[{i}] ({})", h.handler);
+        let config = ctx
+            .merged(
+                "errors.handlers",
+                ctx.error_handlers,
+                h,
+                ErrorHandler::NAMES,
+            )
+            .map_err(|e| err(field.clone(), e))?;
+        errors.push(ErrorHandler::from_config(&h.handler, config).map_err(|e| err(field, e))?);
+    }
+
+    if let Some(up) = &raw.upstream {
+        if !up.url.is_empty() && clusters::parse_url(&up.url).is_err() {
+            return Err(err(
+                "upstream.url".into(),
+                format!("{:?} is not an absolute URL", up.url),
+            ));
+        }
+    }
+
+    Ok((
+        Rule {
+            id,
+            authenticators,
+            authorizer,
+            mutators,
+            errors,
+            strip: Vec::new(),
+        },
+        pattern,
+    ))
+}

@@ -1,0 +1,96 @@
+//! The `json` error handler: herodot's error body, verbose or generic.
+
+use super::{status_text, PipelineError};
+use crate::pipeline::effect::Reply;
+use serde_json::Value;
+
+/// herodot's generic messages, shown when `verbose` is off so no reason leaks.
+fn generic_message(code: u32) -> Option<&'static str> {
+    Some(match code {
+        400 => "The request was malformed or contained invalid parameters",
+        401 => "The request could not be authorized",
+        403 => "The requested action was forbidden",
+        404 => "The requested resource could not be found",
+        409 => "The resource could not be created due to a conflict",
+        415 => "The request is using an unknown content type",
+        429 => "Too many requests",
+        500 => "An internal server error occurred, please contact the system administrator",
+        _ => return None,
+    })
+}
+
+/// Writes `{"error":{…}}` with herodot's field order: code, status, request, reason, message.
+pub fn reply(error: &PipelineError, verbose: bool, request_id: Option<&str>) -> Reply {
+    let code = error.code();
+    let quote = |s: &str| Value::from(s).to_string();
+    let mut body = format!(
+        "{{\"error\":{{\"code\":{code},\"status\":{}",
+        quote(status_text(code))
+    );
+    if let Some(id) = request_id.filter(|id| !id.is_empty()) {
+        body.push_str(",\"request\":");
+        body.push_str(&quote(id));
+    }
+    let message = match (verbose, generic_message(code)) {
+        (false, Some(generic)) => generic,
+        _ => {
+            if let Some(reason) = error.reason().filter(|_| verbose) {
+                body.push_str(",\"reason\":");
+                body.push_str(&quote(reason));
+            }
+            error.message()
+        }
+    };
+    body.push_str(",\"message\":");
+    body.push_str(&quote(message));
+    body.push_str("}}\n");
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.extend(error.headers().iter().cloned());
+    Reply {
+        status: code,
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_match_herodot_field_order() {
+        let r = reply(&PipelineError::Unauthorized(None), false, None);
+        assert_eq!(
+            r.body,
+            "{\"error\":{\"code\":401,\"status\":\"Unauthorized\",\"message\":\"The request could not be authorized\"}}\n"
+        );
+        let r = reply(
+            &PipelineError::Unauthorized(Some("bad token".into())),
+            true,
+            Some("abc"),
+        );
+        assert_eq!(
+            r.body,
+            "{\"error\":{\"code\":401,\"status\":\"Unauthorized\",\"request\":\"abc\",\"reason\":\"bad token\",\"message\":\"Access credentials are invalid\"}}\n"
+        );
+    }
+
+    #[test]
+    fn codes_without_a_generic_message_keep_their_own() {
+        let r = reply(
+            &PipelineError::Unavailable("session store unreachable".into()),
+            false,
+            None,
+        );
+        assert_eq!(r.status, 503);
+        assert!(r.body.contains("\"message\":\"session store unreachable\""));
+    }
+
+    #[test]
+    fn rate_limit_headers_are_copied() {
+        let e = PipelineError::TooManyRequests(vec![("retry-after".into(), "7".into())]);
+        let r = reply(&e, false, None);
+        assert_eq!(r.status, 429);
+        assert!(r.headers.contains(&("retry-after".into(), "7".into())));
+    }
+}

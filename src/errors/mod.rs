@@ -1,0 +1,133 @@
+//! Error handling: the pipeline's error kinds, and choosing and running the error handler that
+//! answers the client (rule-level handlers first, then `errors.fallback`).
+
+pub mod json;
+mod pipeline_error;
+pub mod redirect;
+pub mod when;
+pub mod www_authenticate;
+
+pub use pipeline_error::{status_text, PipelineError};
+
+use crate::pipeline::effect::Reply;
+use crate::pipeline::request::Request;
+use serde::Deserialize;
+use when::When;
+
+#[derive(Debug, Clone)]
+pub enum ErrorKind {
+    Json { verbose: bool },
+    Redirect(redirect::Redirect),
+    WwwAuthenticate { realm: String },
+}
+
+/// One configured error handler with its merged config.
+#[derive(Debug, Clone)]
+pub struct ErrorHandler {
+    pub name: String,
+    pub kind: ErrorKind,
+    pub when: Vec<When>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonConfig {
+    #[serde(default)]
+    verbose: bool,
+    #[serde(default)]
+    when: Vec<When>,
+}
+
+impl ErrorHandler {
+    pub const NAMES: &'static [&'static str] = &["json", "redirect", "www_authenticate"];
+
+    /// Builds a handler from its merged config; the error says what is wrong with it.
+    pub fn from_config(name: &str, config: serde_json::Value) -> Result<ErrorHandler, String> {
+        let config = crate::config::merge::or_empty(config);
+        let de = |e: serde_json::Error| e.to_string();
+        let (kind, when) = match name {
+            "json" => {
+                let c: JsonConfig = serde_json::from_value(config).map_err(de)?;
+                (ErrorKind::Json { verbose: c.verbose }, c.when)
+            }
+            "redirect" => {
+                let c: redirect::RedirectConfig = serde_json::from_value(config).map_err(de)?;
+                (
+                    ErrorKind::Redirect(redirect::Redirect::from_config(&c)?),
+                    c.when,
+                )
+            }
+            "www_authenticate" => {
+                let c: www_authenticate::WwwAuthenticateConfig =
+                    serde_json::from_value(config).map_err(de)?;
+                if c.realm.bytes().any(|b| b.is_ascii_control()) {
+                    return Err("realm must not contain control characters".to_string());
+                }
+                (ErrorKind::WwwAuthenticate { realm: c.realm }, c.when)
+            }
+            other => return Err(format!("unknown error handler {other:?}")),
+        };
+        for w in &when {
+            w.validate()?;
+        }
+        Ok(ErrorHandler {
+            name: name.to_string(),
+            kind,
+            when,
+        })
+    }
+
+    fn reply(&self, error: &PipelineError, request: Option<&Request>, url: &str) -> Reply {
+        match &self.kind {
+            ErrorKind::Json { verbose } => json::reply(
+                error,
+                *verbose,
+                request.and_then(|r| r.headers.get("x-request-id")),
+            ),
+            ErrorKind::Redirect(r) => r.reply(url),
+            ErrorKind::WwwAuthenticate { realm } => www_authenticate::reply(realm),
+        }
+    }
+}
+
+/// Answers `error`: the one responsible rule-level handler, else the first responsible
+/// fallback handler, else a 500 (Oathkeeper's selection, `HandleError`).
+pub fn respond(
+    error: &PipelineError,
+    request: Option<&Request>,
+    current_url: &str,
+    rule_handlers: &[ErrorHandler],
+    fallback: &[ErrorHandler],
+) -> Reply {
+    let request_id = request.and_then(|r| r.headers.get("x-request-id"));
+    let mut responsible = rule_handlers
+        .iter()
+        .filter(|h| when::responsible(&h.when, error, request));
+    if let Some(handler) = responsible.next() {
+        if responsible.next().is_some() {
+            return json::reply(
+                &PipelineError::Internal(
+                    "Found more than one error handlers to be responsible for this request. This is a configuration error."
+                        .to_string(),
+                ),
+                false,
+                request_id,
+            );
+        }
+        return handler.reply(error, request, current_url);
+    }
+    match fallback
+        .iter()
+        .find(|h| when::responsible(&h.when, error, request))
+    {
+        Some(handler) => handler.reply(error, request, current_url),
+        None => json::reply(
+            &PipelineError::Internal(
+                "Unable to handle HTTP request because no matching error handling strategy was found. This is a configuration error."
+                    .to_string(),
+            ),
+            false,
+            request_id,
+        ),
+    }
+}

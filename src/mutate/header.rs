@@ -1,0 +1,57 @@
+//! `header`: sets request headers from templates rendered against the session.
+
+use crate::errors::PipelineError;
+use crate::pipeline::session::Session;
+use crate::template::Template;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderConfig {
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HeaderMutator {
+    /// Lowercase header name and its compiled template.
+    pub headers: Vec<(String, Template)>,
+}
+
+impl HeaderMutator {
+    pub fn build(config: serde_json::Value) -> Result<HeaderMutator, String> {
+        let c: HeaderConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+        let mut headers = Vec::with_capacity(c.headers.len());
+        for (name, source) in c.headers {
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(format!("headers: {name:?} is not a valid header name"));
+            }
+            let lower = name.to_ascii_lowercase();
+            if matches!(
+                lower.as_str(),
+                "host" | "content-length" | "transfer-encoding" | "connection"
+            ) {
+                return Err(format!("headers: {name:?} cannot be set by a mutator"));
+            }
+            let template =
+                Template::compile(&source).map_err(|e| format!("headers.{name}: {e}"))?;
+            headers.push((lower, template));
+        }
+        Ok(HeaderMutator { headers })
+    }
+
+    pub fn mutate(&self, session: &mut Session<'_>) -> Result<(), PipelineError> {
+        for (name, template) in &self.headers {
+            let value = template
+                .render(&*session)
+                .map_err(|e| PipelineError::Internal(format!("header {name}: {e}")))?;
+            session.header.set(name, value);
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}

@@ -1,0 +1,363 @@
+//! The per-request pipeline as a state machine: match one rule, run its authenticators (which
+//! may pause on callouts), authorizer and mutators, and answer with effects. Time and callout
+//! results are inputs; nothing here talks to a proxy.
+
+pub mod callout;
+pub mod effect;
+pub mod request;
+pub mod session;
+
+use crate::authn::{Authenticator, AuthnStep};
+use crate::authz::Authorizer;
+use crate::config::raw::LogSection;
+use crate::config::ConfigError;
+use crate::errors::{self, ErrorHandler, PipelineError};
+use crate::mutate::Mutator;
+use crate::rules::{self, path, Found, Pattern};
+use callout::CalloutResult;
+use effect::{Effect, Reply};
+use request::{Headers, Request};
+use session::{MatchContext, Query, Session, Url};
+use std::rc::Rc;
+
+/// A compiled access rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub authenticators: Vec<Authenticator>,
+    pub authorizer: Authorizer,
+    pub mutators: Vec<Mutator>,
+    pub errors: Vec<ErrorHandler>,
+    /// Identity headers other rules set and this one does not: removed from the request.
+    pub strip: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub level: LogLevel,
+    pub leak_sensitive_values: bool,
+}
+
+impl LogSettings {
+    pub fn from_config(log: &LogSection) -> Result<LogSettings, ConfigError> {
+        let level = match log.level.as_deref().unwrap_or("info") {
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" | "warning" => LogLevel::Warn,
+            "error" | "fatal" | "panic" => LogLevel::Error,
+            other => {
+                return Err(ConfigError::field(
+                    "log.level",
+                    format!("{other:?} is not one of trace, debug, info, warn, error"),
+                ))
+            }
+        };
+        Ok(LogSettings {
+            level,
+            leak_sensitive_values: log.leak_sensitive_values,
+        })
+    }
+}
+
+/// Everything compiled from one configuration, shared read-only by all requests.
+#[derive(Debug)]
+pub struct Filter {
+    pub rules: Vec<Rule>,
+    patterns: Vec<Pattern>,
+    fallback: Vec<ErrorHandler>,
+    pub log: LogSettings,
+}
+
+impl Filter {
+    pub fn new(
+        rules: Vec<Rule>,
+        patterns: Vec<Pattern>,
+        fallback: Vec<ErrorHandler>,
+        log: LogSettings,
+    ) -> Filter {
+        Filter {
+            rules,
+            patterns,
+            fallback,
+            log,
+        }
+    }
+}
+
+/// Where a request stands.
+enum State {
+    Start,
+    /// Waiting for callout `call` made by authenticator `authn` of rule `rule`.
+    Authenticating {
+        matched: Matched,
+        authn: usize,
+        call: u32,
+    },
+    Finished,
+}
+
+/// A request that matched a rule, kept across callouts.
+struct Matched {
+    request: Request,
+    rule: usize,
+    captures: Vec<String>,
+    path: String,
+    query: String,
+    rewrite: Option<String>,
+}
+
+impl Matched {
+    fn url(&self) -> Url<'_> {
+        Url {
+            scheme: &self.request.scheme,
+            host: &self.request.authority,
+            path: &self.path,
+            query: Query(&self.query),
+        }
+    }
+}
+
+/// The outcome of one request, for logs and stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub rule: Option<String>,
+    pub status: Option<u32>,
+    pub reason: &'static str,
+}
+
+/// One request's pass through the pipeline.
+pub struct Exchange {
+    filter: Rc<Filter>,
+    state: State,
+    next_call: u32,
+    decision: Option<Decision>,
+}
+
+impl Exchange {
+    pub fn new(filter: Rc<Filter>) -> Exchange {
+        Exchange {
+            filter,
+            state: State::Start,
+            next_call: 0,
+            decision: None,
+        }
+    }
+
+    /// How the request was decided, once it has been.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.decision.as_ref()
+    }
+
+    /// Starts the pipeline from the request headers (pseudo-headers included).
+    pub fn on_request_headers(
+        &mut self,
+        headers: Vec<(String, Vec<u8>)>,
+        _now_ms: u64,
+    ) -> Vec<Effect> {
+        if !matches!(self.state, State::Start) {
+            return Vec::new();
+        }
+        let request = match Request::from_header_map(headers) {
+            Ok(r) => r,
+            Err(e) => return self.fail(&e, None, None, ""),
+        };
+        let normalized = match path::normalize(&request.path) {
+            Ok(n) => n,
+            Err(e) => {
+                return self.fail(
+                    &PipelineError::BadRequest(e.to_string()),
+                    Some(&request),
+                    None,
+                    "",
+                )
+            }
+        };
+        let mut subject = String::with_capacity(
+            request.scheme.len() + request.authority.len() + normalized.path.len() + 3,
+        );
+        subject.push_str(&request.scheme);
+        subject.push_str("://");
+        // Host names are case-insensitive and Envoy routes them so; match them lowercase.
+        subject.extend(request.authority.chars().map(|c| c.to_ascii_lowercase()));
+        subject.push_str(&normalized.path);
+        let rule = match rules::find(&self.filter.patterns, &request.method, &subject) {
+            Found::One(i) => i,
+            Found::None => {
+                return self.fail(&PipelineError::NoRule, Some(&request), None, &subject)
+            }
+            Found::Many => {
+                return self.fail(&PipelineError::ManyRules, Some(&request), None, &subject)
+            }
+        };
+        let captures = self
+            .filter
+            .patterns
+            .get(rule)
+            .map(|p| p.captures(&subject))
+            .unwrap_or_default();
+        let matched = Matched {
+            rule,
+            captures,
+            path: normalized.path.into_owned(),
+            query: normalized.query.unwrap_or_default().to_string(),
+            rewrite: normalized.rewrite,
+            request,
+        };
+        self.authenticate(matched, 0, None)
+    }
+
+    /// Continues after a callout answered. `call` is the id from `Effect::Dispatch`.
+    pub fn on_callout_result(
+        &mut self,
+        call: u32,
+        result: CalloutResult,
+        _now_ms: u64,
+    ) -> Vec<Effect> {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Authenticating {
+                matched,
+                authn,
+                call: expected,
+            } if expected == call => self.authenticate(matched, authn, Some(result)),
+            other => {
+                self.state = other;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Runs the authenticator chain from `from`; `result` answers that authenticator's callout.
+    fn authenticate(
+        &mut self,
+        matched: Matched,
+        from: usize,
+        mut result: Option<CalloutResult>,
+    ) -> Vec<Effect> {
+        let filter = Rc::clone(&self.filter);
+        let Some(rule) = filter.rules.get(matched.rule) else {
+            return self.fail(
+                &PipelineError::Internal("rule index out of range".into()),
+                None,
+                None,
+                "",
+            );
+        };
+        for (i, authn) in rule.authenticators.iter().enumerate().skip(from) {
+            let step = match result.take() {
+                Some(r) => authn.resume(&matched.request, r),
+                None => authn.start(&matched.request),
+            };
+            match step {
+                AuthnStep::NotResponsible => continue,
+                AuthnStep::Authenticated { subject, extra } => {
+                    return self.authorize_and_mutate(&matched, rule, subject, extra)
+                }
+                AuthnStep::Rejected(e) => return self.fail_in_rule(&e, &matched, rule),
+                AuthnStep::Call(callout) => {
+                    let call = self.next_call;
+                    self.next_call = self.next_call.wrapping_add(1);
+                    self.state = State::Authenticating {
+                        matched,
+                        authn: i,
+                        call,
+                    };
+                    return vec![Effect::Dispatch(call, callout)];
+                }
+            }
+        }
+        self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, rule)
+    }
+
+    fn authorize_and_mutate(
+        &mut self,
+        matched: &Matched,
+        rule: &Rule,
+        subject: String,
+        extra: serde_json::Value,
+    ) -> Vec<Effect> {
+        let mut session = Session {
+            subject,
+            extra,
+            header: Headers::default(),
+            match_context: MatchContext {
+                captures: matched.captures.clone(),
+                url: matched.url(),
+                method: &matched.request.method,
+                header: &matched.request.headers,
+            },
+        };
+        let outcome = rule.authorizer.authorize().and_then(|()| {
+            rule.mutators
+                .iter()
+                .try_for_each(|m| m.mutate(&mut session))
+        });
+        if let Err(e) = outcome {
+            return self.fail_in_rule(&e, matched, rule);
+        }
+        let mut effects = Vec::with_capacity(session.header.iter().count() + 2);
+        for (name, value) in session.header.iter() {
+            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                let e = PipelineError::Internal(format!(
+                    "header {name} would carry a control character; refusing to forward"
+                ));
+                return self.fail_in_rule(&e, matched, rule);
+            }
+            effects.push(Effect::SetHeader(name.to_string(), value.to_string()));
+        }
+        for name in &rule.strip {
+            if matched.request.headers.contains(name) {
+                effects.push(Effect::RemoveHeader(name.clone()));
+            }
+        }
+        if let Some(p) = &matched.rewrite {
+            effects.push(Effect::SetHeader(":path".to_string(), p.clone()));
+        }
+        effects.push(Effect::Continue);
+        self.state = State::Finished;
+        self.decision = Some(Decision {
+            rule: Some(rule.id.clone()),
+            status: None,
+            reason: "allowed",
+        });
+        effects
+    }
+
+    fn fail_in_rule(
+        &mut self,
+        error: &PipelineError,
+        matched: &Matched,
+        rule: &Rule,
+    ) -> Vec<Effect> {
+        let mut url = String::new();
+        matched.url().write(&mut url);
+        self.fail(error, Some(&matched.request), Some(rule), &url)
+    }
+
+    fn fail(
+        &mut self,
+        error: &PipelineError,
+        request: Option<&Request>,
+        rule: Option<&Rule>,
+        url: &str,
+    ) -> Vec<Effect> {
+        let handlers: &[ErrorHandler] = rule.map_or(&[], |r| &r.errors);
+        let reply: Reply = errors::respond(error, request, url, handlers, &self.filter.fallback);
+        self.state = State::Finished;
+        self.decision = Some(Decision {
+            rule: rule.map(|r| r.id.clone()),
+            status: Some(reply.status),
+            reason: error.reason_id(),
+        });
+        vec![Effect::Reply(reply)]
+    }
+}

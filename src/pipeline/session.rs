@@ -1,0 +1,229 @@
+//! The authentication session handlers read and write, exposed to templates with Oathkeeper's
+//! field names (`.Subject`, `.Extra`, `.Header`, `.MatchContext.…`).
+
+use super::request::Headers;
+use crate::template::{Object, Value};
+use std::borrow::Cow;
+
+/// The matched URL: scheme, authority, the cleaned and decoded path, the raw query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url<'r> {
+    pub scheme: &'r str,
+    pub host: &'r str,
+    pub path: &'r str,
+    pub query: Query<'r>,
+}
+
+/// `url.Values` over the raw query: `.Get "name"` decodes on lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query<'r>(pub &'r str);
+
+impl Query<'_> {
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.0.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (crate::percent::query_unescape(k)? == key)
+                .then(|| crate::percent::query_unescape(v))?
+        })
+    }
+}
+
+impl Object for Query<'_> {
+    fn field(&self, _: &str) -> Option<Value<'_>> {
+        None
+    }
+    fn method<'a>(&'a self, name: &str, args: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+        match (name, args) {
+            ("Get", [key]) => Some(Ok(Value::Str(Cow::Owned(
+                self.get(&key.as_str()).unwrap_or_default(),
+            )))),
+            ("Encode", []) => Some(Ok(Value::Str(Cow::Borrowed(self.0)))),
+            _ => None,
+        }
+    }
+    fn display(&self, out: &mut String) {
+        out.push_str(self.0);
+    }
+    fn type_name(&self) -> &'static str {
+        "url.Values"
+    }
+}
+
+impl Url<'_> {
+    pub fn write(&self, out: &mut String) {
+        out.push_str(self.scheme);
+        out.push_str("://");
+        out.push_str(self.host);
+        out.push_str(&crate::rules::path::encode_path(self.path));
+        if !self.query.0.is_empty() {
+            out.push('?');
+            out.push_str(self.query.0);
+        }
+    }
+
+    fn hostname(&self) -> &str {
+        match self.host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => self.host,
+        }
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MatchContext<'r> {
+    pub captures: Vec<String>,
+    pub url: Url<'r>,
+    pub method: &'r str,
+    pub header: &'r Headers,
+}
+
+/// What authenticators produce and mutators add to.
+#[derive(Debug, Clone)]
+pub struct Session<'r> {
+    pub subject: String,
+    /// A JSON object, or null when the authenticator has no extra data.
+    pub extra: serde_json::Value,
+    /// Headers set by the authorizer and mutators so far, with the names they were given.
+    pub header: Headers,
+    pub match_context: MatchContext<'r>,
+}
+
+impl Object for Session<'_> {
+    fn field(&self, name: &str) -> Option<Value<'_>> {
+        Some(match name {
+            "Subject" => Value::Str(Cow::Borrowed(&self.subject)),
+            "Extra" => Value::Json(&self.extra),
+            "Header" => Value::Object(&self.header),
+            "MatchContext" => Value::Object(&self.match_context),
+            _ => return None,
+        })
+    }
+    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+        None
+    }
+    fn display(&self, out: &mut String) {
+        out.push_str("&{");
+        out.push_str(&self.subject);
+        out.push('}');
+    }
+    fn type_name(&self) -> &'static str {
+        "*authn.AuthenticationSession"
+    }
+}
+
+impl Object for MatchContext<'_> {
+    fn field(&self, name: &str) -> Option<Value<'_>> {
+        Some(match name {
+            "RegexpCaptureGroups" => Value::List(
+                self.captures
+                    .iter()
+                    .map(|c| Value::Str(Cow::Borrowed(c.as_str())))
+                    .collect(),
+            ),
+            "URL" => Value::Object(&self.url),
+            "Method" => Value::Str(Cow::Borrowed(self.method)),
+            "Header" => Value::Object(self.header),
+            _ => return None,
+        })
+    }
+    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+        None
+    }
+    fn display(&self, out: &mut String) {
+        out.push_str("{...}");
+    }
+    fn type_name(&self) -> &'static str {
+        "authn.MatchContext"
+    }
+}
+
+impl Object for Url<'_> {
+    fn field(&self, name: &str) -> Option<Value<'_>> {
+        let s = match name {
+            "Scheme" => self.scheme,
+            "Host" => self.host,
+            "Path" => self.path,
+            "RawQuery" => self.query.0,
+            "Fragment" | "RawPath" | "Opaque" => "",
+            _ => return None,
+        };
+        Some(Value::Str(Cow::Borrowed(s)))
+    }
+    fn method<'a>(&'a self, name: &str, args: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+        if !args.is_empty() {
+            return Some(Err(format!("{name} takes no arguments")));
+        }
+        Some(Ok(match name {
+            "Hostname" => Value::Str(Cow::Borrowed(self.hostname())),
+            "Port" => Value::Str(Cow::Borrowed(
+                self.host
+                    .rsplit_once(':')
+                    .map(|(_, p)| p)
+                    .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                    .unwrap_or(""),
+            )),
+            "String" => Value::Str(Cow::Owned(self.display_string())),
+            "EscapedPath" => Value::Str(crate::rules::path::encode_path(self.path)),
+            "Query" => Value::Object(&self.query),
+            _ => return None,
+        }))
+    }
+    fn display(&self, out: &mut String) {
+        self.write(out);
+    }
+    fn type_name(&self) -> &'static str {
+        "*url.URL"
+    }
+}
+
+impl Url<'_> {
+    fn display_string(&self) -> String {
+        let mut s = String::new();
+        self.write(&mut s);
+        s
+    }
+}
+
+/// `http.Header`: `.Get "Name"` returns the first value or "", names are case-insensitive.
+impl Object for Headers {
+    fn field(&self, name: &str) -> Option<Value<'_>> {
+        let values: Vec<Value<'_>> = self
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| Value::Str(Cow::Borrowed(v)))
+            .collect();
+        Some(if values.is_empty() {
+            Value::Nil
+        } else {
+            Value::List(values)
+        })
+    }
+    fn method<'a>(&'a self, name: &str, args: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+        match (name, args) {
+            ("Get", [key]) => Some(Ok(Value::Str(Cow::Borrowed(
+                self.get(&key.as_str()).unwrap_or(""),
+            )))),
+            ("Values", [key]) => self.field(&key.as_str()).map(Ok),
+            ("Get" | "Values", _) => Some(Err(format!("{name} takes one argument"))),
+            _ => None,
+        }
+    }
+    fn display(&self, out: &mut String) {
+        out.push_str("map[");
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(k);
+            out.push_str(":[");
+            out.push_str(v);
+            out.push(']');
+        }
+        out.push(']');
+    }
+    fn type_name(&self) -> &'static str {
+        "http.Header"
+    }
+}

@@ -1,0 +1,22 @@
+//! What the HTTP-context logic needs from a proxy, as a trait.
+
+use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::pipeline::effect::Reply;
+use crate::pipeline::LogLevel;
+
+pub trait Host {
+    /// The request headers, pseudo-headers included, values as raw bytes.
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
+    fn set_request_header(&self, name: &str, value: &str);
+    fn remove_request_header(&self, name: &str);
+    /// Sends the call; the token identifies its answer. `Err` when the host refuses it (for
+    /// example an unknown cluster).
+    fn dispatch(&self, callout: &Callout) -> Result<u32, ()>;
+    /// Reads the answer of the call being delivered.
+    fn callout_result(&self, num_headers: usize, body_size: usize) -> CalloutResult;
+    fn send_reply(&self, reply: &Reply);
+    /// Lets a paused request continue upstream.
+    fn resume_request(&self);
+    fn now_ms(&self) -> u64;
+    fn log(&self, level: LogLevel, message: &str);
+}

@@ -1,0 +1,11 @@
+//! The proxy-wasm adapter: translates host callbacks into the core's inputs and its effects
+//! into host calls. `host` is the seam (a trait, so the HTTP-context logic runs natively under
+//! test), `http` is that logic, and `wasm` binds it to the real proxy-wasm ABI.
+
+pub mod host;
+pub mod http;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+/// Callout answers larger than this are treated as failed calls.
+pub const MAX_CALLOUT_BODY: usize = 1 << 20;

@@ -1,0 +1,185 @@
+//! Binds the adapter to the proxy-wasm ABI. Only raw `hostcalls` are used: the SDK's trait
+//! helpers unwrap host errors, and a panic here would trap the VM.
+
+use super::host::Host;
+use super::http::{Flow, HttpFilter};
+use super::MAX_CALLOUT_BODY;
+use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::pipeline::effect::Reply;
+use crate::pipeline::{Filter, LogLevel};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel as WasmLevel, MapType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(WasmLevel::Trace);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(Root { filter: Rc::new(RefCell::new(None)) })
+    });
+}}
+
+struct Root {
+    filter: Rc<RefCell<Option<Rc<Filter>>>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        match crate::config::load(&bytes) {
+            Ok(filter) => {
+                ProxyHost.log(
+                    LogLevel::Info,
+                    &format!(
+                        "portcullis: configuration loaded, {} rules",
+                        filter.rules.len()
+                    ),
+                );
+                *self.filter.borrow_mut() = Some(Rc::new(filter));
+                true
+            }
+            Err(e) => {
+                ProxyHost.log(
+                    LogLevel::Error,
+                    &format!("portcullis: configuration refused: {e}"),
+                );
+                *self.filter.borrow_mut() = None;
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http {
+            inner: HttpFilter::new(self.filter.borrow().clone()),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Http {
+    inner: HttpFilter,
+}
+
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
+        self.inner
+            .on_callout_response(&ProxyHost, token, num_headers, body_size);
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        match self.inner.on_request_headers(&ProxyHost) {
+            Flow::Continue => Action::Continue,
+            Flow::Pause => Action::Pause,
+        }
+    }
+}
+
+/// The real host, through the ABI.
+struct ProxyHost;
+
+impl Host for ProxyHost {
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+    }
+
+    fn set_request_header(&self, name: &str, value: &str) {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+
+    fn remove_request_header(&self, name: &str) {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+    }
+
+    fn dispatch(&self, callout: &Callout) -> Result<u32, ()> {
+        let headers: Vec<(&str, &str)> = callout
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        hostcalls::dispatch_http_call(
+            &callout.cluster,
+            headers,
+            callout.body.as_deref(),
+            Vec::new(),
+            Duration::from_millis(callout.timeout_ms),
+        )
+        .map_err(|_| ())
+    }
+
+    fn callout_result(&self, num_headers: usize, body_size: usize) -> CalloutResult {
+        if num_headers == 0 || body_size > MAX_CALLOUT_BODY {
+            return CalloutResult::Failed;
+        }
+        let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let status = headers
+            .iter()
+            .find(|(k, _)| k == ":status")
+            .and_then(|(_, v)| v.parse().ok());
+        let Some(status) = status else {
+            return CalloutResult::Failed;
+        };
+        let body = if body_size == 0 {
+            Vec::new()
+        } else {
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        CalloutResult::Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn send_reply(&self, reply: &Reply) {
+        let headers: Vec<(&str, &str)> = reply
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let _ = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+    }
+
+    fn resume_request(&self) {
+        let _ = hostcalls::resume_http_request();
+    }
+
+    fn now_ms(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Trace => WasmLevel::Trace,
+            LogLevel::Debug => WasmLevel::Debug,
+            LogLevel::Info => WasmLevel::Info,
+            LogLevel::Warn => WasmLevel::Warn,
+            LogLevel::Error => WasmLevel::Error,
+        };
+        let _ = hostcalls::log(level, message);
+    }
+}

@@ -1,0 +1,162 @@
+//! Executes a parsed template against its data, with `missingkey=zero` semantics.
+
+use super::parser::{Cmd, Node, Operand, Pipe, Term};
+use super::value::Value;
+use std::borrow::Cow;
+
+pub struct Eval<'a> {
+    pub root: Value<'a>,
+}
+
+impl<'a> Eval<'a> {
+    pub fn exec(&self, nodes: &[Node], dot: &Value<'a>, out: &mut String) -> Result<(), String> {
+        for node in nodes {
+            match node {
+                Node::Text(t) => out.push_str(t),
+                Node::Output(p) => match self.pipe(p, dot)? {
+                    // text/template prints an absent value this way; `print` avoids it.
+                    Value::Nil | Value::Json(serde_json::Value::Null) => out.push_str("<no value>"),
+                    v => v.write_display(out),
+                },
+                Node::If(p, then, els) => {
+                    let branch = if self.pipe(p, dot)?.truthy() {
+                        then
+                    } else {
+                        els
+                    };
+                    self.exec(branch, dot, out)?;
+                }
+                Node::With(p, body, els) => {
+                    let v = self.pipe(p, dot)?;
+                    if v.truthy() {
+                        self.exec(body, &v, out)?;
+                    } else {
+                        self.exec(els, dot, out)?;
+                    }
+                }
+                Node::Range(p, body, els) => {
+                    let v = self.pipe(p, dot)?;
+                    let items = match &v {
+                        Value::Json(serde_json::Value::Object(m)) => {
+                            let mut keys: Vec<&String> = m.keys().collect();
+                            keys.sort();
+                            keys.into_iter()
+                                .filter_map(|k| m.get(k))
+                                .map(Value::Json)
+                                .collect()
+                        }
+                        Value::Nil | Value::Json(serde_json::Value::Null) => Vec::new(),
+                        other => other.items().ok_or_else(|| {
+                            format!("range can't iterate over {}", other.type_name())
+                        })?,
+                    };
+                    if items.is_empty() {
+                        self.exec(els, dot, out)?;
+                    }
+                    for item in &items {
+                        self.exec(body, item, out)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pipe(&self, pipe: &Pipe, dot: &Value<'a>) -> Result<Value<'a>, String> {
+        let mut value = None;
+        for cmd in &pipe.0 {
+            value = Some(self.cmd(cmd, dot, value)?);
+        }
+        Ok(value.unwrap_or(Value::Nil))
+    }
+
+    fn cmd(
+        &self,
+        cmd: &Cmd,
+        dot: &Value<'a>,
+        piped: Option<Value<'a>>,
+    ) -> Result<Value<'a>, String> {
+        let (first, rest) = cmd.0.split_first().ok_or("empty command")?;
+        let has_args = !rest.is_empty() || piped.is_some();
+        let args = |this: &Self| -> Result<Vec<Value<'a>>, String> {
+            let mut args = rest
+                .iter()
+                .map(|o| this.operand(o, dot, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            args.extend(piped.clone());
+            Ok(args)
+        };
+        match &first.term {
+            Term::Func(f) if first.fields.is_empty() => f.call(args(self)?),
+            _ if !first.fields.is_empty() && has_args => {
+                self.operand(first, dot, Some(args(self)?))
+            }
+            _ if has_args => Err("can't give argument to non-function".to_string()),
+            _ => self.operand(first, dot, None),
+        }
+    }
+
+    /// Evaluates a term and its field chain; `args`, when given, go to the last field, which
+    /// must then be a method.
+    fn operand(
+        &self,
+        operand: &Operand,
+        dot: &Value<'a>,
+        args: Option<Vec<Value<'a>>>,
+    ) -> Result<Value<'a>, String> {
+        let mut value = match &operand.term {
+            Term::Dot => dot.clone(),
+            Term::Root => self.root.clone(),
+            Term::Str(s) => Value::Str(Cow::Owned(s.clone())),
+            Term::Int(i) => Value::Int(*i),
+            Term::Float(f) => Value::Float(*f),
+            Term::Bool(b) => Value::Bool(*b),
+            Term::Nil => Value::Nil,
+            Term::Func(f) => f.call(Vec::new())?,
+            Term::Paren(p) => self.pipe(p, dot)?,
+        };
+        let last = operand.fields.len().saturating_sub(1);
+        let mut args = args;
+        for (i, name) in operand.fields.iter().enumerate() {
+            let call_args = if i == last { args.take() } else { None };
+            value = field(value, name, call_args)?;
+        }
+        Ok(value)
+    }
+}
+
+fn field<'a>(
+    recv: Value<'a>,
+    name: &str,
+    args: Option<Vec<Value<'a>>>,
+) -> Result<Value<'a>, String> {
+    match recv {
+        Value::Object(o) => {
+            if let Some(args) = args {
+                return o
+                    .method(name, &args)
+                    .unwrap_or_else(|| Err(format!("{name} is not a method but has arguments")));
+            }
+            o.field(name)
+                .map(Ok)
+                .or_else(|| o.method(name, &[]))
+                .unwrap_or_else(|| {
+                    Err(format!(
+                        "can't evaluate field {name} in type {}",
+                        o.type_name()
+                    ))
+                })
+        }
+        _ if args.is_some() => Err(format!("{name} is not a method but has arguments")),
+        Value::Json(serde_json::Value::Object(map)) => {
+            Ok(map.get(name).map_or(Value::Nil, Value::Json))
+        }
+        Value::Nil | Value::Json(serde_json::Value::Null) => {
+            Err(format!("nil pointer evaluating interface {{}}.{name}"))
+        }
+        other => Err(format!(
+            "can't evaluate field {name} in type {}",
+            other.type_name()
+        )),
+    }
+}
