@@ -99,7 +99,7 @@ enum State {
     Start,
     /// Waiting for callout `call` made by authenticator `authn` of rule `rule`.
     Authenticating {
-        matched: Matched,
+        matched: Box<Matched>,
         authn: usize,
         call: u32,
     },
@@ -228,7 +228,7 @@ impl Exchange {
                 matched,
                 authn,
                 call: expected,
-            } if expected == call => self.authenticate(matched, authn, Some(result)),
+            } if expected == call => self.authenticate(*matched, authn, Some(result)),
             other => {
                 self.state = other;
                 Vec::new()
@@ -267,7 +267,7 @@ impl Exchange {
                     let call = self.next_call;
                     self.next_call = self.next_call.wrapping_add(1);
                     self.state = State::Authenticating {
-                        matched,
+                        matched: Box::new(matched),
                         authn: i,
                         call,
                     };
@@ -287,7 +287,12 @@ impl Exchange {
     ) -> Vec<Effect> {
         let mut session = Session {
             subject,
-            extra,
+            // Go's nil map: reading a key of it yields nil, not an error.
+            extra: if extra.is_null() {
+                serde_json::Value::Object(Default::default())
+            } else {
+                extra
+            },
             header: Headers::default(),
             match_context: MatchContext {
                 captures: matched.captures.clone(),

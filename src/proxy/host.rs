@@ -9,9 +9,9 @@ pub trait Host {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
     fn set_request_header(&self, name: &str, value: &str);
     fn remove_request_header(&self, name: &str);
-    /// Sends the call; the token identifies its answer. `Err` when the host refuses it (for
+    /// Sends the call; the token identifies its answer. `None` when the host refuses it (for
     /// example an unknown cluster).
-    fn dispatch(&self, callout: &Callout) -> Result<u32, ()>;
+    fn dispatch(&self, callout: &Callout) -> Option<u32>;
     /// Reads the answer of the call being delivered.
     fn callout_result(&self, num_headers: usize, body_size: usize) -> CalloutResult;
     fn send_reply(&self, reply: &Reply);

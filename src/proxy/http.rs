@@ -82,8 +82,8 @@ impl HttpFilter {
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Dispatch(call, callout) => match host.dispatch(&callout) {
-                    Ok(token) => self.pending.push((token, call)),
-                    Err(()) => {
+                    Some(token) => self.pending.push((token, call)),
+                    None => {
                         host.log(
                             LogLevel::Warn,
                             &format!(

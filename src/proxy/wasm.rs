@@ -109,7 +109,7 @@ impl Host for ProxyHost {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
     }
 
-    fn dispatch(&self, callout: &Callout) -> Result<u32, ()> {
+    fn dispatch(&self, callout: &Callout) -> Option<u32> {
         let headers: Vec<(&str, &str)> = callout
             .headers
             .iter()
@@ -122,7 +122,7 @@ impl Host for ProxyHost {
             Vec::new(),
             Duration::from_millis(callout.timeout_ms),
         )
-        .map_err(|_| ())
+        .ok()
     }
 
     fn callout_result(&self, num_headers: usize, body_size: usize) -> CalloutResult {

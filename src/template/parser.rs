@@ -52,18 +52,20 @@ pub fn parse(items: Vec<Item>) -> Result<Vec<Node>, TemplateError> {
     let mut iter = items.into_iter();
     let (nodes, end) = parse_list(&mut iter)?;
     match end {
-        End::Eof => Ok(nodes),
+        Terminator::Eof => Ok(nodes),
         _ => Err(TemplateError::Syntax("unexpected {{end}} or {{else}}")),
     }
 }
 
-enum End {
+enum Terminator {
     Eof,
     End,
     Else(Vec<Token>),
 }
 
-fn parse_list(iter: &mut impl Iterator<Item = Item>) -> Result<(Vec<Node>, End), TemplateError> {
+fn parse_list(
+    iter: &mut impl Iterator<Item = Item>,
+) -> Result<(Vec<Node>, Terminator), TemplateError> {
     let mut nodes = Vec::new();
     while let Some(item) = iter.next() {
         let tokens = match item {
@@ -79,8 +81,8 @@ fn parse_list(iter: &mut impl Iterator<Item = Item>) -> Result<(Vec<Node>, End),
         };
         let rest = tokens.get(1..).unwrap_or_default();
         let block = match keyword {
-            "end" if rest.is_empty() => return Ok((nodes, End::End)),
-            "else" => return Ok((nodes, End::Else(rest.to_vec()))),
+            "end" if rest.is_empty() => return Ok((nodes, Terminator::End)),
+            "else" => return Ok((nodes, Terminator::Else(rest.to_vec()))),
             "if" => Block::If,
             "with" => Block::With,
             "range" => Block::Range,
@@ -94,7 +96,7 @@ fn parse_list(iter: &mut impl Iterator<Item = Item>) -> Result<(Vec<Node>, End),
         };
         nodes.push(parse_block(block, rest, iter)?);
     }
-    Ok((nodes, End::Eof))
+    Ok((nodes, Terminator::Eof))
 }
 
 fn parse_block(
@@ -108,16 +110,16 @@ fn parse_block(
     let pipe = parse_pipe(head)?;
     let (body, end) = parse_list(iter)?;
     let els = match end {
-        End::Eof => return Err(TemplateError::Syntax("missing {{end}}")),
-        End::End => Vec::new(),
-        End::Else(rest) if rest.is_empty() => {
+        Terminator::Eof => return Err(TemplateError::Syntax("missing {{end}}")),
+        Terminator::End => Vec::new(),
+        Terminator::Else(rest) if rest.is_empty() => {
             let (els, end) = parse_list(iter)?;
             match end {
-                End::End => els,
+                Terminator::End => els,
                 _ => return Err(TemplateError::Syntax("missing {{end}} after {{else}}")),
             }
         }
-        End::Else(rest) => {
+        Terminator::Else(rest) => {
             // `else if …` / `else with …` chain into a nested block sharing this {{end}}.
             let nested = match rest.first().map(|t| &t.tok) {
                 Some(Tok::Ident(k)) if k == "if" => Block::If,
