@@ -15,6 +15,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod cache;
 pub mod config;
 pub mod errors;
 pub mod mutate;
@@ -23,3 +24,4 @@ pub mod pipeline;
 pub mod proxy;
 pub mod rules;
 pub mod template;
+pub mod time;

@@ -22,8 +22,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Handlers Oathkeeper has that this build does not run yet.
 const NOT_YET: &[&str] = &[
-    "cookie_session",
-    "bearer_token",
     "jwt",
     "oauth2_introspection",
     "oauth2_client_credentials",
@@ -71,7 +69,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
             ))
         }
     };
-    clusters::Clusters::from_config(&raw.clusters)
+    let clusters = clusters::Clusters::from_config(&raw.clusters)
         .map_err(|e| ConfigError::field("clusters", e))?;
     let log = LogSettings::from_config(&raw.log)?;
 
@@ -84,6 +82,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
         authorizers: &raw.authorizers,
         mutators: &raw.mutators,
         error_handlers: &raw.errors.handlers,
+        clusters: &clusters,
     };
     let mut rules = Vec::with_capacity(docs.len());
     let mut patterns = Vec::with_capacity(docs.len());
@@ -157,6 +156,7 @@ struct Context<'a> {
     authorizers: &'a BTreeMap<String, HandlerSwitch>,
     mutators: &'a BTreeMap<String, HandlerSwitch>,
     error_handlers: &'a BTreeMap<String, HandlerSwitch>,
+    clusters: &'a clusters::Clusters,
 }
 
 impl Context<'_> {
@@ -240,7 +240,9 @@ fn compile_rule(
                 Authenticator::NAMES,
             )
             .map_err(|e| err(field.clone(), e))?;
-        authenticators.push(Authenticator::build(&h.handler, config).map_err(|e| err(field, e))?);
+        authenticators.push(
+            Authenticator::build(&h.handler, config, ctx.clusters).map_err(|e| err(field, e))?,
+        );
     }
 
     let authz = raw.authorizer.ok_or_else(|| {

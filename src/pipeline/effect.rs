@@ -17,6 +17,8 @@ pub enum Effect {
     Dispatch(u32, Callout),
     SetHeader(String, String),
     RemoveHeader(String),
+    /// Let these parked requests (waiting on this one's callout) start again.
+    Wake(Vec<u32>),
     /// Send the request upstream.
     Continue,
     Reply(Reply),

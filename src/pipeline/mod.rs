@@ -7,8 +7,10 @@ pub mod effect;
 pub mod request;
 pub mod session;
 
-use crate::authn::{Authenticator, AuthnStep};
+use crate::authn::{Authenticator, AuthnStep, Ctx, Input};
 use crate::authz::Authorizer;
+use crate::cache::session::{Key, SessionCache};
+use crate::cache::SharedData;
 use crate::config::raw::LogSection;
 use crate::config::ConfigError;
 use crate::errors::{self, ErrorHandler, PipelineError};
@@ -18,6 +20,7 @@ use callout::CalloutResult;
 use effect::{Effect, Reply};
 use request::{Headers, Request};
 use session::{MatchContext, Query, Session, Url};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// A compiled access rule.
@@ -78,7 +81,28 @@ pub struct Filter {
     pub log: LogSettings,
 }
 
+/// Bytes the session cache of one VM may hold.
+const SESSION_CACHE_BYTES: usize = 32 << 20;
+
+/// What one VM (one Envoy worker) remembers between requests; reset with each configuration.
+pub struct VmState {
+    pub sessions: SessionCache,
+}
+
 impl Filter {
+    pub fn new_state(&self) -> VmState {
+        let entries = self
+            .rules
+            .iter()
+            .flat_map(|r| r.authenticators.iter())
+            .map(Authenticator::session_cache_entries)
+            .max()
+            .unwrap_or(0);
+        VmState {
+            sessions: SessionCache::new(entries, SESSION_CACHE_BYTES),
+        }
+    }
+
     pub fn new(
         rules: Vec<Rule>,
         patterns: Vec<Pattern>,
@@ -97,11 +121,17 @@ impl Filter {
 /// Where a request stands.
 enum State {
     Start,
-    /// Waiting for callout `call` made by authenticator `authn` of rule `rule`.
-    Authenticating {
+    /// Waiting for callout `call` made by authenticator `authn`.
+    Calling {
         matched: Box<Matched>,
         authn: usize,
         call: u32,
+        key: Key,
+    },
+    /// Parked behind another request's identical callout.
+    Waiting {
+        matched: Box<Matched>,
+        authn: usize,
     },
     Finished,
 }
@@ -138,15 +168,26 @@ pub struct Decision {
 /// One request's pass through the pipeline.
 pub struct Exchange {
     filter: Rc<Filter>,
+    vm: Rc<RefCell<VmState>>,
+    /// This request's id among the VM's requests (the proxy's context id).
+    id: u32,
     state: State,
     next_call: u32,
     decision: Option<Decision>,
 }
 
+/// The environment of one step: the time and the proxy's shared data.
+pub struct Env<'a> {
+    pub now_ms: u64,
+    pub shared: &'a dyn SharedData,
+}
+
 impl Exchange {
-    pub fn new(filter: Rc<Filter>) -> Exchange {
+    pub fn new(filter: Rc<Filter>, vm: Rc<RefCell<VmState>>, id: u32) -> Exchange {
         Exchange {
             filter,
+            vm,
+            id,
             state: State::Start,
             next_call: 0,
             decision: None,
@@ -162,7 +203,7 @@ impl Exchange {
     pub fn on_request_headers(
         &mut self,
         headers: Vec<(String, Vec<u8>)>,
-        _now_ms: u64,
+        env: &Env<'_>,
     ) -> Vec<Effect> {
         if !matches!(self.state, State::Start) {
             return Vec::new();
@@ -213,7 +254,7 @@ impl Exchange {
             rewrite: normalized.rewrite,
             request,
         };
-        self.authenticate(matched, 0, None)
+        self.authenticate(matched, 0, None, env)
     }
 
     /// Continues after a callout answered. `call` is the id from `Effect::Dispatch`.
@@ -221,14 +262,15 @@ impl Exchange {
         &mut self,
         call: u32,
         result: CalloutResult,
-        _now_ms: u64,
+        env: &Env<'_>,
     ) -> Vec<Effect> {
         match std::mem::replace(&mut self.state, State::Finished) {
-            State::Authenticating {
+            State::Calling {
                 matched,
                 authn,
                 call: expected,
-            } if expected == call => self.authenticate(*matched, authn, Some(result)),
+                key,
+            } if expected == call => self.authenticate(*matched, authn, Some((key, result)), env),
             other => {
                 self.state = other;
                 Vec::new()
@@ -236,12 +278,33 @@ impl Exchange {
         }
     }
 
-    /// Runs the authenticator chain from `from`; `result` answers that authenticator's callout.
+    /// Starts a parked request again after the request it waited on was answered.
+    pub fn on_wake(&mut self, env: &Env<'_>) -> Vec<Effect> {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Waiting { matched, authn } => self.authenticate(*matched, authn, None, env),
+            other => {
+                self.state = other;
+                Vec::new()
+            }
+        }
+    }
+
+    /// The request is going away: if others wait on its callout, they must be woken.
+    pub fn abandon(&mut self) -> Vec<u32> {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Calling { key, .. } => self.vm.borrow_mut().sessions.abandon(&key),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Runs the authenticator chain from `from`; `answer` is that authenticator's callout
+    /// result.
     fn authenticate(
         &mut self,
         matched: Matched,
         from: usize,
-        mut result: Option<CalloutResult>,
+        mut answer: Option<(Key, CalloutResult)>,
+        env: &Env<'_>,
     ) -> Vec<Effect> {
         let filter = Rc::clone(&self.filter);
         let Some(rule) = filter.rules.get(matched.rule) else {
@@ -252,30 +315,66 @@ impl Exchange {
                 "",
             );
         };
-        for (i, authn) in rule.authenticators.iter().enumerate().skip(from) {
-            let step = match result.take() {
-                Some(r) => authn.resume(&matched.request, r),
-                None => authn.start(&matched.request),
+        let mut wake = Vec::new();
+        let (index, step) = {
+            let encoded = path::encode_path(&matched.path);
+            let input = Input {
+                request: &matched.request,
+                path: &encoded,
+                query: &matched.query,
             };
-            match step {
-                AuthnStep::NotResponsible => continue,
-                AuthnStep::Authenticated { subject, extra } => {
-                    return self.authorize_and_mutate(&matched, rule, subject, extra)
-                }
-                AuthnStep::Rejected(e) => return self.fail_in_rule(&e, &matched, rule),
-                AuthnStep::Call(callout) => {
-                    let call = self.next_call;
-                    self.next_call = self.next_call.wrapping_add(1);
-                    self.state = State::Authenticating {
-                        matched: Box::new(matched),
-                        authn: i,
-                        call,
-                    };
-                    return vec![Effect::Dispatch(call, callout)];
+            let mut vm = self.vm.borrow_mut();
+            let mut ctx = Ctx {
+                now_ms: env.now_ms,
+                waiter: self.id,
+                sessions: &mut vm.sessions,
+                shared: env.shared,
+                wake: &mut wake,
+            };
+            let mut last = (from, AuthnStep::NotResponsible);
+            for (i, authn) in rule.authenticators.iter().enumerate().skip(from) {
+                let step = match answer.take() {
+                    Some((key, result)) => authn.resume(&key, result, &mut ctx),
+                    None => authn.start(&input, &mut ctx),
+                };
+                last = (i, step);
+                if last.1 != AuthnStep::NotResponsible {
+                    break;
                 }
             }
+            last
+        };
+        let mut effects = match step {
+            AuthnStep::NotResponsible => {
+                self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, rule)
+            }
+            AuthnStep::Authenticated { subject, extra } => {
+                self.authorize_and_mutate(&matched, rule, subject, extra)
+            }
+            AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, rule),
+            AuthnStep::Call(callout, key) => {
+                let call = self.next_call;
+                self.next_call = self.next_call.wrapping_add(1);
+                self.state = State::Calling {
+                    matched: Box::new(matched),
+                    authn: index,
+                    call,
+                    key,
+                };
+                vec![Effect::Dispatch(call, callout)]
+            }
+            AuthnStep::Wait => {
+                self.state = State::Waiting {
+                    matched: Box::new(matched),
+                    authn: index,
+                };
+                Vec::new()
+            }
+        };
+        if !wake.is_empty() {
+            effects.push(Effect::Wake(wake));
         }
-        self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, rule)
+        effects
     }
 
     fn authorize_and_mutate(
@@ -283,13 +382,13 @@ impl Exchange {
         matched: &Matched,
         rule: &Rule,
         subject: String,
-        extra: serde_json::Value,
+        extra: Rc<serde_json::Value>,
     ) -> Vec<Effect> {
         let mut session = Session {
             subject,
             // Go's nil map: reading a key of it yields nil, not an error.
             extra: if extra.is_null() {
-                serde_json::Value::Object(Default::default())
+                Rc::new(serde_json::Value::Object(Default::default()))
             } else {
                 extra
             },

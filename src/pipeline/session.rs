@@ -83,8 +83,8 @@ pub struct MatchContext<'r> {
 #[derive(Debug, Clone)]
 pub struct Session<'r> {
     pub subject: String,
-    /// A JSON object, or null when the authenticator has no extra data.
-    pub extra: serde_json::Value,
+    /// A JSON object (empty when the authenticator has no extra data), shared with the cache.
+    pub extra: std::rc::Rc<serde_json::Value>,
     /// Headers set by the authorizer and mutators so far, with the names they were given.
     pub header: Headers,
     pub match_context: MatchContext<'r>,

@@ -1,10 +1,12 @@
 //! What the HTTP-context logic needs from a proxy, as a trait.
 
+use crate::cache::SharedData;
 use crate::pipeline::callout::{Callout, CalloutResult};
 use crate::pipeline::effect::Reply;
 use crate::pipeline::LogLevel;
 
-pub trait Host {
+/// Shared data is part of the host: the core reads and writes it through `SharedData`.
+pub trait Host: SharedData {
     /// The request headers, pseudo-headers included, values as raw bytes.
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
     fn set_request_header(&self, name: &str, value: &str);
@@ -18,5 +20,7 @@ pub trait Host {
     /// Lets a paused request continue upstream.
     fn resume_request(&self);
     fn now_ms(&self) -> u64;
+    /// Starts the parked request `id` again (another HTTP context of this VM).
+    fn wake(&self, id: u32);
     fn log(&self, level: LogLevel, message: &str);
 }

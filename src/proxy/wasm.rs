@@ -2,27 +2,33 @@
 //! helpers unwrap host errors, and a panic here would trap the VM.
 
 use super::host::Host;
-use super::http::{Flow, HttpFilter};
+use super::http::{Flow, HttpFilter, Loaded};
 use super::MAX_CALLOUT_BODY;
+use crate::cache::SharedData;
 use crate::pipeline::callout::{Callout, CalloutResult};
 use crate::pipeline::effect::Reply;
-use crate::pipeline::{Filter, LogLevel};
+use crate::pipeline::LogLevel;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel as WasmLevel, MapType};
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(WasmLevel::Trace);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { filter: Rc::new(RefCell::new(None)) })
+        Box::new(Root { loaded: None, registry: Rc::default() })
     });
 }}
 
+/// The VM's live HTTP contexts by id, so one request can wake another.
+type Registry = Rc<RefCell<HashMap<u32, Weak<RefCell<HttpFilter>>>>>;
+
 struct Root {
-    filter: Rc<RefCell<Option<Rc<Filter>>>>,
+    loaded: Option<Loaded>,
+    registry: Registry,
 }
 
 impl Context for Root {}
@@ -33,32 +39,47 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
+        let host = ProxyHost {
+            id: 0,
+            registry: Rc::clone(&self.registry),
+        };
         match crate::config::load(&bytes) {
             Ok(filter) => {
-                ProxyHost.log(
+                host.log(
                     LogLevel::Info,
                     &format!(
                         "portcullis: configuration loaded, {} rules",
                         filter.rules.len()
                     ),
                 );
-                *self.filter.borrow_mut() = Some(Rc::new(filter));
+                self.loaded = Some(Loaded::new(filter));
                 true
             }
             Err(e) => {
-                ProxyHost.log(
+                host.log(
                     LogLevel::Error,
                     &format!("portcullis: configuration refused: {e}"),
                 );
-                *self.filter.borrow_mut() = None;
+                self.loaded = None;
                 false
             }
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let inner = Rc::new(RefCell::new(HttpFilter::new(
+            self.loaded.as_ref(),
+            context_id,
+        )));
+        self.registry
+            .borrow_mut()
+            .insert(context_id, Rc::downgrade(&inner));
         Some(Box::new(Http {
-            inner: HttpFilter::new(self.filter.borrow().clone()),
+            inner,
+            host: ProxyHost {
+                id: context_id,
+                registry: Rc::clone(&self.registry),
+            },
         }))
     }
 
@@ -68,7 +89,8 @@ impl RootContext for Root {
 }
 
 struct Http {
-    inner: HttpFilter,
+    inner: Rc<RefCell<HttpFilter>>,
+    host: ProxyHost,
 }
 
 impl Context for Http {
@@ -79,22 +101,50 @@ impl Context for Http {
         body_size: usize,
         _: usize,
     ) {
-        self.inner
-            .on_callout_response(&ProxyHost, token, num_headers, body_size);
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.on_callout_response(&self.host, token, num_headers, body_size);
+        }
+    }
+
+    fn on_done(&mut self) -> bool {
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.on_done(&self.host);
+        }
+        self.host.registry.borrow_mut().remove(&self.host.id);
+        true
     }
 }
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        match self.inner.on_request_headers(&ProxyHost) {
+        let flow = match self.inner.try_borrow_mut() {
+            Ok(mut inner) => inner.on_request_headers(&self.host),
+            Err(_) => Flow::Pause,
+        };
+        match flow {
             Flow::Continue => Action::Continue,
             Flow::Pause => Action::Pause,
         }
     }
 }
 
-/// The real host, through the ABI.
-struct ProxyHost;
+/// The real host, through the ABI, as seen from context `id`.
+struct ProxyHost {
+    id: u32,
+    registry: Registry,
+}
+
+impl SharedData for ProxyHost {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        hostcalls::get_shared_data(key)
+            .ok()
+            .and_then(|(value, _)| value)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) {
+        let _ = hostcalls::set_shared_data(key, Some(value), None);
+    }
+}
 
 impl Host for ProxyHost {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
@@ -170,6 +220,22 @@ impl Host for ProxyHost {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn wake(&self, id: u32) {
+        let target = self.registry.borrow().get(&id).and_then(Weak::upgrade);
+        let Some(target) = target else { return };
+        if hostcalls::set_effective_context(id).is_err() {
+            return;
+        }
+        if let Ok(mut waiter) = target.try_borrow_mut() {
+            let host = ProxyHost {
+                id,
+                registry: Rc::clone(&self.registry),
+            };
+            waiter.on_wake(&host);
+        }
+        let _ = hostcalls::set_effective_context(self.id);
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -1,0 +1,407 @@
+//! What `cookie_session` and `bearer_token` share: asking a session store (Kratos
+//! `/sessions/whoami`) about the request's credentials, reading subject and extra from its
+//! answer, and caching that answer.
+
+use super::gjson;
+use super::token::TokenFrom;
+use super::{AuthnStep, Ctx, Input};
+use crate::cache::session::{Key, Lookup, Outcome};
+use crate::config::clusters::{Clusters, Target};
+use crate::config::duration::parse_ms;
+use crate::errors::PipelineError;
+use crate::pipeline::callout::{Callout, CalloutResult};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// The rate-limit headers a 429 carries to the client.
+const RATE_LIMIT_HEADERS: &[&str] = &[
+    "retry-after",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "x-ratelimit-type",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub check_session_url: String,
+    #[serde(default)]
+    pub only: Vec<String>,
+    #[serde(default)]
+    pub preserve_path: bool,
+    #[serde(default = "yes")]
+    pub preserve_query: bool,
+    #[serde(default)]
+    pub preserve_host: bool,
+    #[serde(default)]
+    pub force_method: String,
+    #[serde(default)]
+    pub forward_http_headers: Vec<String>,
+    #[serde(default)]
+    pub additional_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub subject_from: Option<String>,
+    #[serde(default)]
+    pub extra_from: Option<String>,
+    #[serde(default)]
+    pub token_from: Option<TokenFrom>,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `cache` on the handler (beyond Oathkeeper): on by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub max_entries: Option<usize>,
+    #[serde(default)]
+    pub negative_ttl: Option<String>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            ttl: None,
+            max_entries: None,
+            negative_ttl: None,
+        }
+    }
+}
+
+pub const DEFAULT_TTL_MS: u64 = 30_000;
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+
+/// Which credential the authenticator is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Cookie,
+    Bearer,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionStore {
+    pub credential: Credential,
+    target: Target,
+    only: Vec<String>,
+    preserve_path: bool,
+    preserve_query: bool,
+    preserve_host: bool,
+    force_method: Option<String>,
+    /// Lowercase names copied from the request.
+    forward: Vec<String>,
+    additional: Vec<(String, String)>,
+    subject_from: gjson::Path,
+    extra_from: gjson::Path,
+    pub token_from: Option<TokenFrom>,
+    pub prefix: String,
+    /// Cache lifetimes; `None` disables that kind of caching.
+    ttl_ms: Option<u64>,
+    negative_ttl_ms: Option<u64>,
+    pub max_entries: usize,
+    /// Distinguishes configs in the cache key (paths, subject_from, …).
+    config_tag: [u8; 32],
+}
+
+impl SessionStore {
+    pub fn build(
+        credential: Credential,
+        raw: RawConfig,
+        clusters: &Clusters,
+    ) -> Result<SessionStore, String> {
+        let target = clusters
+            .resolve(&raw.check_session_url)
+            .map_err(|e| format!("check_session_url: {e}"))?;
+        match credential {
+            Credential::Cookie if raw.token_from.is_some() || !raw.prefix.is_empty() => {
+                return Err(
+                    "token_from and prefix belong to bearer_token, not cookie_session".into(),
+                )
+            }
+            Credential::Bearer if !raw.only.is_empty() => {
+                return Err("only belongs to cookie_session, not bearer_token".into())
+            }
+            _ => {}
+        }
+        if let Some(t) = &raw.token_from {
+            t.validate()?;
+        }
+        let (implied, subject_default) = match credential {
+            Credential::Cookie => ("cookie", "subject"),
+            Credential::Bearer => ("authorization", "sub"),
+        };
+        let mut forward: Vec<String> = raw
+            .forward_http_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        if !forward.iter().any(|h| h == implied) {
+            forward.push(implied.to_string());
+        }
+        for (name, value) in &raw.additional_headers {
+            if name
+                .bytes()
+                .any(|b| b.is_ascii_control() || b == b':' || b == b' ')
+                || value.bytes().any(|b| b.is_ascii_control())
+            {
+                return Err(format!(
+                    "additional_headers: {name:?} is not a valid header"
+                ));
+            }
+        }
+        let subject_from = raw.subject_from.as_deref().unwrap_or(subject_default);
+        let extra_from = raw.extra_from.as_deref().unwrap_or("extra");
+        let duration = |field: &str,
+                        v: &Option<String>,
+                        default: Option<u64>|
+         -> Result<Option<u64>, String> {
+            match v {
+                None => Ok(default),
+                Some(s) => parse_ms(s)
+                    .map(Some)
+                    .ok_or_else(|| format!("cache.{field}: {s:?} is not a duration")),
+            }
+        };
+        let ttl_ms =
+            duration("ttl", &raw.cache.ttl, Some(DEFAULT_TTL_MS))?.filter(|_| raw.cache.enabled);
+        let negative_ttl_ms =
+            duration("negative_ttl", &raw.cache.negative_ttl, None)?.filter(|_| raw.cache.enabled);
+        let tag = format!(
+            "{:?}|{}|{}|{}|{}|{subject_from}|{extra_from}",
+            credential,
+            raw.check_session_url,
+            raw.preserve_path,
+            raw.preserve_query,
+            raw.force_method
+        );
+        Ok(SessionStore {
+            credential,
+            target,
+            only: raw.only,
+            preserve_path: raw.preserve_path,
+            preserve_query: raw.preserve_query,
+            preserve_host: raw.preserve_host,
+            force_method: (!raw.force_method.is_empty()).then_some(raw.force_method),
+            forward,
+            additional: raw
+                .additional_headers
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            subject_from: gjson::Path::parse(subject_from)
+                .map_err(|e| format!("subject_from: {e}"))?,
+            extra_from: gjson::Path::parse(extra_from).map_err(|e| format!("extra_from: {e}"))?,
+            token_from: raw.token_from,
+            prefix: raw.prefix,
+            ttl_ms,
+            negative_ttl_ms,
+            max_entries: raw.cache.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES),
+            config_tag: hmac_sha256::Hash::hash(tag.as_bytes()),
+        })
+    }
+
+    /// `cookie_session` responsibility: a listed cookie, or any cookie when none is listed.
+    pub fn has_cookie(&self, input: &Input<'_>) -> bool {
+        let mut cookies = super::cookies::cookies(&input.request.headers);
+        if self.only.is_empty() {
+            cookies.next().is_some()
+        } else {
+            cookies.any(|(name, _)| self.only.iter().any(|o| o == name))
+        }
+    }
+
+    fn callout(&self, input: &Input<'_>) -> Callout {
+        let method = self
+            .force_method
+            .as_deref()
+            .unwrap_or(&input.request.method);
+        let path = if self.preserve_path {
+            self.target.path.as_str()
+        } else {
+            input.path
+        };
+        let query = if self.preserve_query {
+            self.target.query.as_str()
+        } else {
+            input.query
+        };
+        let mut full_path = String::with_capacity(path.len() + query.len() + 1);
+        full_path.push_str(path);
+        if !query.is_empty() {
+            full_path.push('?');
+            full_path.push_str(query);
+        }
+        let mut headers = vec![
+            (":method".to_string(), method.to_string()),
+            (":path".to_string(), full_path),
+            (":authority".to_string(), self.target.authority.clone()),
+            (":scheme".to_string(), self.target.scheme.clone()),
+        ];
+        for (name, value) in input.request.headers.iter() {
+            if self.forward.iter().any(|f| f == name) {
+                headers.push((name.to_string(), value.to_string()));
+            }
+        }
+        for (name, value) in &self.additional {
+            headers.retain(|(k, _)| k != name);
+            headers.push((name.clone(), value.clone()));
+        }
+        if self.preserve_host {
+            headers.retain(|(k, _)| k != "x-forwarded-host");
+            headers.push((
+                "x-forwarded-host".to_string(),
+                input.request.authority.clone(),
+            ));
+        }
+        Callout {
+            cluster: self.target.cluster.clone(),
+            headers,
+            body: None,
+            timeout_ms: self.target.timeout_ms,
+        }
+    }
+
+    /// Everything that changes the store's answer: the config and the exact call.
+    fn key(&self, callout: &Callout) -> Key {
+        let mut h = hmac_sha256::Hash::new();
+        h.update(self.config_tag);
+        for (k, v) in &callout.headers {
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(v.as_bytes());
+            h.update([0]);
+        }
+        h.finalize()
+    }
+
+    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let callout = self.callout(input);
+        let key = self.key(&callout);
+        if self.ttl_ms.is_none() && self.negative_ttl_ms.is_none() {
+            return AuthnStep::Call(callout, key);
+        }
+        match ctx
+            .sessions
+            .lookup(&key, ctx.waiter, ctx.now_ms, ctx.shared)
+        {
+            Lookup::Hit(outcome) => outcome_step(outcome),
+            Lookup::Wait => AuthnStep::Wait,
+            Lookup::Lead => AuthnStep::Call(callout, key),
+        }
+    }
+
+    pub fn resume(&self, key: &Key, result: CalloutResult, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let (outcome, cache_ms) = self.judge(result);
+        let until =
+            cache_ms.map(|(ttl, expires)| (ctx.now_ms + ttl).min(expires.unwrap_or(u64::MAX)));
+        let woken = ctx
+            .sessions
+            .complete(key, outcome.clone(), until, ctx.now_ms, ctx.shared);
+        ctx.wake.extend(woken);
+        outcome_step(outcome)
+    }
+
+    /// The outcome, and how long it may be cached: (ttl, the session's own expiry).
+    /// A 200 is trusted as Oathkeeper trusts it; `expires_at` only bounds how long it is cached.
+    fn judge(&self, result: CalloutResult) -> (Outcome, Option<(u64, Option<u64>)>) {
+        let (status, headers, body) = match result {
+            CalloutResult::Failed => {
+                return (
+                    Outcome::Rejected(PipelineError::Unavailable(
+                        "the session store could not be reached".into(),
+                    )),
+                    None,
+                )
+            }
+            CalloutResult::Response {
+                status,
+                headers,
+                body,
+            } => (status, headers, body),
+        };
+        match status {
+            200 => {}
+            429 => {
+                let carried = headers
+                    .into_iter()
+                    .filter(|(k, _)| RATE_LIMIT_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect();
+                return (
+                    Outcome::Rejected(PipelineError::TooManyRequests(carried)),
+                    None,
+                );
+            }
+            other => {
+                let reason = format!("the session store answered {other}");
+                return (
+                    Outcome::Rejected(PipelineError::Unauthorized(Some(reason))),
+                    self.negative_ttl_ms.map(|t| (t, None)),
+                );
+            }
+        }
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return (
+                Outcome::Rejected(PipelineError::Unavailable(
+                    "the session store answered 200 with a body that is not JSON".into(),
+                )),
+                None,
+            );
+        };
+        let subject = match self.subject_from.get(&doc).as_deref() {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => {
+                return (
+                    Outcome::Rejected(PipelineError::Forbidden(Some(format!(
+                        "The configured subject_from GJSON path returned an error on JSON output: expected a string, got {other}"
+                    )))),
+                    None,
+                )
+            }
+        };
+        let extra = match self.extra_from.get(&doc).map(|v| v.into_owned()) {
+            None | Some(serde_json::Value::Null) => serde_json::Value::Null,
+            Some(v @ serde_json::Value::Object(_)) => v,
+            Some(other) => {
+                return (
+                    Outcome::Rejected(PipelineError::Forbidden(Some(format!(
+                        "The configured extra_from GJSON path returned an error on JSON output: expected an object, got {other}"
+                    )))),
+                    None,
+                )
+            }
+        };
+        let expires = doc
+            .get("expires_at")
+            .and_then(|v| v.as_str())
+            .and_then(crate::time::parse_rfc3339_ms);
+        (
+            Outcome::Session {
+                subject,
+                extra: Rc::new(extra),
+            },
+            self.ttl_ms.map(|t| (t, expires)),
+        )
+    }
+}
+
+fn outcome_step(outcome: Outcome) -> AuthnStep {
+    match outcome {
+        Outcome::Session { subject, extra } => AuthnStep::Authenticated { subject, extra },
+        Outcome::Rejected(e) => AuthnStep::Rejected(e),
+    }
+}
