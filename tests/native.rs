@@ -299,3 +299,221 @@ fn without_a_configuration_every_request_is_refused() {
         vec![500]
     );
 }
+
+// ---- Session cache, single-flight and sharing across VMs (Envoy workers) ----
+
+fn play2() -> portcullis::pipeline::Filter {
+    let text = std::fs::read(scenario::root().join("filter-config/play2.yaml")).unwrap();
+    portcullis::config::load(&text).unwrap()
+}
+
+fn cookie_request(cookie: &str, path: &str) -> Vec<(String, Vec<u8>)> {
+    vec![
+        (":method".into(), b"GET".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        (":authority".into(), b"echo.example.com".to_vec()),
+        (":path".into(), path.as_bytes().to_vec()),
+        (
+            "cookie".into(),
+            format!("ory_kratos_session={cookie}").into_bytes(),
+        ),
+    ]
+}
+
+fn whoami(id: &str, expires_at: &str) -> CalloutResult {
+    CalloutResult::Response {
+        status: 200,
+        headers: vec![(":status".into(), "200".into())],
+        body: serde_json::json!({"identity": {"id": id, "traits": {"email": "e"}}, "expires_at": expires_at})
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+fn forwarded_user(vm: &Vm, id: u32) -> Option<String> {
+    match vm.ending(id) {
+        Ending::Forward(h) => h
+            .iter()
+            .find(|(k, _)| k == "x-user-id")
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+        _ => None,
+    }
+}
+
+const NOW: u64 = 1_700_000_000_000;
+
+#[test]
+fn a_cached_session_is_not_asked_again_until_its_ttl() {
+    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    vm.send(1, cookie_request("c1", "/"));
+    vm.answer(1, whoami("u1", "2030-01-01T00:00:00Z"));
+    vm.send(2, cookie_request("c1", "/other?x=1"));
+    assert_eq!(
+        vm.dispatched.borrow().len(),
+        1,
+        "the second request is a cache hit"
+    );
+    assert_eq!(forwarded_user(&vm, 2).as_deref(), Some("u1"));
+    *vm.now_ms.borrow_mut() = NOW + 30_000;
+    vm.send(3, cookie_request("c1", "/"));
+    assert_eq!(vm.dispatched.borrow().len(), 2, "the 30 s ttl has passed");
+}
+
+#[test]
+fn a_session_expiring_before_the_ttl_is_cached_only_until_it_expires() {
+    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    vm.send(1, cookie_request("c1", "/"));
+    vm.answer(1, whoami("u1", "2023-11-14T22:13:25Z")); // NOW + 5 s
+    *vm.now_ms.borrow_mut() = NOW + 4_999;
+    vm.send(2, cookie_request("c1", "/"));
+    assert_eq!(vm.dispatched.borrow().len(), 1);
+    *vm.now_ms.borrow_mut() = NOW + 5_000;
+    vm.send(3, cookie_request("c1", "/"));
+    assert_eq!(vm.dispatched.borrow().len(), 2);
+}
+
+#[test]
+fn concurrent_requests_for_one_session_make_one_call() {
+    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    for id in 1..=5 {
+        vm.send(id, cookie_request("same", "/"));
+    }
+    assert_eq!(vm.dispatched.borrow().len(), 1);
+    for id in 2..=5 {
+        assert!(matches!(vm.ending(id), Ending::Stuck(_)), "{id} waits");
+    }
+    vm.answer(1, whoami("u9", "2030-01-01T00:00:00Z"));
+    for id in 1..=5 {
+        assert_eq!(
+            forwarded_user(&vm, id).as_deref(),
+            Some("u9"),
+            "request {id}"
+        );
+    }
+}
+
+#[test]
+fn parked_requests_share_a_rejection_that_is_not_cached() {
+    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    vm.send(1, cookie_request("bad", "/"));
+    vm.send(2, cookie_request("bad", "/"));
+    vm.answer(
+        1,
+        CalloutResult::Response {
+            status: 401,
+            headers: vec![],
+            body: vec![],
+        },
+    );
+    for id in [1, 2] {
+        assert!(
+            matches!(vm.ending(id), Ending::Reply { status: 401, .. }),
+            "{id}"
+        );
+    }
+    vm.send(3, cookie_request("bad", "/"));
+    assert_eq!(
+        vm.dispatched.borrow().len(),
+        2,
+        "401 is not cached by default"
+    );
+}
+
+#[test]
+fn when_the_leader_goes_away_a_waiter_asks_instead() {
+    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    vm.send(1, cookie_request("c", "/"));
+    vm.send(2, cookie_request("c", "/"));
+    vm.done(1);
+    assert_eq!(
+        vm.dispatched.borrow().len(),
+        2,
+        "the waiter leads a new call"
+    );
+    let token = vm.dispatched.borrow()[1].1;
+    vm.answer(token, whoami("u2", "2030-01-01T00:00:00Z"));
+    assert_eq!(forwarded_user(&vm, 2).as_deref(), Some("u2"));
+}
+
+#[test]
+fn two_workers_share_sessions_through_shared_data() {
+    let store: Rc<Store> = Rc::default();
+    let filter = Rc::new(play2());
+    let worker = |store: &Rc<Store>| {
+        let loaded = Loaded {
+            vm: Rc::new(RefCell::new(filter.new_state())),
+            filter: Rc::clone(&filter),
+        };
+        Vm::new(loaded, Rc::clone(store), NOW)
+    };
+    let (a, b) = (worker(&store), worker(&store));
+    let mut calls = 0;
+    for i in 0..1000u32 {
+        let vm = if i % 2 == 0 { &a } else { &b };
+        let id = i + 1;
+        let before = vm.dispatched.borrow().len();
+        vm.send(id, cookie_request("one-cookie", "/"));
+        if vm.dispatched.borrow().len() > before {
+            calls += 1;
+            let token = vm.dispatched.borrow().last().unwrap().1;
+            vm.answer(token, whoami("shared", "2030-01-01T00:00:00Z"));
+        }
+        assert_eq!(forwarded_user(vm, id).as_deref(), Some("shared"));
+    }
+    assert_eq!(
+        calls, 1,
+        "1000 requests over two workers made {calls} whoami calls"
+    );
+}
+
+#[test]
+fn requests_differing_in_a_credential_never_share_an_entry() {
+    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    vm.send(1, cookie_request("alice", "/"));
+    vm.answer(1, whoami("alice", "2030-01-01T00:00:00Z"));
+    vm.send(2, cookie_request("bob", "/"));
+    assert_eq!(
+        vm.dispatched.borrow().len(),
+        2,
+        "another cookie is another session"
+    );
+    vm.answer(2, whoami("bob", "2030-01-01T00:00:00Z"));
+    assert_eq!(forwarded_user(&vm, 2).as_deref(), Some("bob"));
+    let mut extra = cookie_request("alice", "/");
+    extra.push(("cookie".into(), b"theme=dark".to_vec()));
+    vm.send(3, extra);
+    assert_eq!(
+        vm.dispatched.borrow().len(),
+        3,
+        "any forwarded cookie byte changes the key"
+    );
+}
+
+#[test]
+fn negative_caching_is_opt_in() {
+    let config = r#"{
+      "access_rules": {"rules": [{"id": "r", "match": {"url": "http://echo.example.com/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "cookie_session"}], "authorizer": {"handler": "allow"}, "mutators": [{"handler": "noop"}]}]},
+      "authenticators": {"cookie_session": {"enabled": true, "config": {
+        "check_session_url": "http://kratos-public.auth/sessions/whoami", "preserve_path": true,
+        "cache": {"negative_ttl": "10s"}}}},
+      "authorizers": {"allow": {"enabled": true}}, "mutators": {"noop": {"enabled": true}},
+      "clusters": {"http://kratos-public.auth": "kratos"}}"#;
+    let vm = Vm::new(
+        Loaded::new(portcullis::config::load(config.as_bytes()).unwrap()),
+        Rc::default(),
+        NOW,
+    );
+    vm.send(1, cookie_request("bad", "/"));
+    vm.answer(
+        1,
+        CalloutResult::Response {
+            status: 401,
+            headers: vec![],
+            body: vec![],
+        },
+    );
+    vm.send(2, cookie_request("bad", "/"));
+    assert_eq!(vm.dispatched.borrow().len(), 1);
+    assert!(matches!(vm.ending(2), Ending::Reply { status: 401, .. }));
+}

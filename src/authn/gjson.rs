@@ -22,9 +22,11 @@ impl Path {
             match c {
                 '\\' => cur.push(chars.next().ok_or("the path ends with \\")?),
                 '.' => parts.push(std::mem::take(&mut cur)),
-                '*' | '?' | '|' | '@' => return Err(format!(
+                '*' | '?' | '|' | '@' => {
+                    return Err(format!(
                     "{path:?}: wildcards, queries and modifiers other than @this are not supported"
-                )),
+                ))
+                }
                 c => cur.push(c),
             }
         }

@@ -45,7 +45,7 @@ pub enum Authenticator {
     Noop,
     Unauthorized,
     /// `cookie_session` and `bearer_token`.
-    SessionStore(SessionStore),
+    SessionStore(Box<SessionStore>),
 }
 
 /// What an authenticator decided, or what it needs to decide.
@@ -92,7 +92,9 @@ impl Authenticator {
                     Credential::Bearer
                 };
                 let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
-                Authenticator::SessionStore(SessionStore::build(credential, raw, clusters)?)
+                Authenticator::SessionStore(Box::new(SessionStore::build(
+                    credential, raw, clusters,
+                )?))
             }
             other => return Err(format!("unknown authenticator {other:?}")),
         })

@@ -151,9 +151,10 @@ fn field<'a>(
         Value::Json(serde_json::Value::Object(map)) => {
             Ok(map.get(name).map_or(Value::Nil, Value::Json))
         }
-        Value::Nil | Value::Json(serde_json::Value::Null) => {
-            Err(format!("nil pointer evaluating interface {{}}.{name}"))
-        }
+        // Go errors here ("nil pointer evaluating interface {}.b"), failing the request with a
+        // 500 for `.Extra.a.b` when `a` is absent. Identity data is often partial (a guest has
+        // none), so an absent parent reads as absent, like an absent leaf.
+        Value::Nil | Value::Json(serde_json::Value::Null) => Ok(Value::Nil),
         other => Err(format!(
             "can't evaluate field {name} in type {}",
             other.type_name()
