@@ -15,9 +15,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// Proxy shared data: one store for all VMs of a test.
+/// Proxy shared data with Envoy's CAS semantics: one store for all VMs of a test.
 #[derive(Default)]
-struct Store(RefCell<HashMap<String, Vec<u8>>>);
+struct Store(RefCell<HashMap<String, (Vec<u8>, u32)>>);
 
 /// One VM: its configuration and its live contexts.
 struct Vm {
@@ -51,15 +51,17 @@ impl FakeHost<'_> {
 }
 
 impl SharedData for FakeHost<'_> {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         self.vm.store.0.borrow().get(key).cloned()
     }
-    fn set(&self, key: &str, value: &[u8]) {
-        self.vm
-            .store
-            .0
-            .borrow_mut()
-            .insert(key.to_string(), value.to_vec());
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        let mut store = self.vm.store.0.borrow_mut();
+        let current = store.get(key).map_or(0, |(_, c)| *c);
+        if cas.is_some_and(|c| c != current) {
+            return false;
+        }
+        store.insert(key.to_string(), (value.to_vec(), current + 1));
+        true
     }
 }
 

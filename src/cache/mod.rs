@@ -7,7 +7,8 @@ pub mod session;
 /// The proxy's shared key-value store (proxy-wasm shared data): one per VM id, visible to every
 /// worker, never evicted by the host.
 pub trait SharedData {
-    fn get(&self, key: &str) -> Option<Vec<u8>>;
-    /// Last writer wins; a failed write only costs a later miss.
-    fn set(&self, key: &str, value: &[u8]);
+    /// The value and its CAS token.
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Writes when `cas` is `None` or still current; `false` when another writer came first.
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
 }

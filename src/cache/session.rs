@@ -213,11 +213,12 @@ fn write_shared(shared: &dyn SharedData, key: &Key, outcome: &Outcome, expires_m
     value.extend_from_slice(&subject_len.to_le_bytes());
     value.extend_from_slice(subject.as_bytes());
     value.extend_from_slice(extra.as_bytes());
-    shared.set(&slot_key(key), &value);
+    // Last writer wins: a lost write only costs another worker a miss.
+    shared.set(&slot_key(key), &value, None);
 }
 
 fn read_shared(shared: &dyn SharedData, key: &Key, now_ms: u64) -> Option<(Outcome, u64)> {
-    let value = shared.get(&slot_key(key))?;
+    let (value, _) = shared.get(&slot_key(key))?;
     if value.get(..32)? != key.as_slice() {
         return None;
     }
@@ -246,11 +247,12 @@ mod tests {
     #[derive(Default)]
     struct Shared(RefCell<Map<String, Vec<u8>>>);
     impl SharedData for Shared {
-        fn get(&self, key: &str) -> Option<Vec<u8>> {
-            self.0.borrow().get(key).cloned()
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.0.borrow().get(key).map(|v| (v.clone(), 1))
         }
-        fn set(&self, key: &str, value: &[u8]) {
+        fn set(&self, key: &str, value: &[u8], _: Option<u32>) -> bool {
             self.0.borrow_mut().insert(key.to_string(), value.to_vec());
+            true
         }
     }
 

@@ -135,14 +135,15 @@ struct ProxyHost {
 }
 
 impl SharedData for ProxyHost {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
-        hostcalls::get_shared_data(key)
-            .ok()
-            .and_then(|(value, _)| value)
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
+            _ => None,
+        }
     }
 
-    fn set(&self, key: &str, value: &[u8]) {
-        let _ = hostcalls::set_shared_data(key, Some(value), None);
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
     }
 }
 
