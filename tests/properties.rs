@@ -3,7 +3,7 @@
 //! changes nothing.
 
 use portcullis::rules::path::normalize;
-use portcullis::rules::{find, Pattern, Strategy};
+use portcullis::rules::{Found, Matcher, Pattern, Strategy};
 use portcullis::template::{Object, Template, Value};
 
 /// xorshift64*: deterministic, so a failure reproduces from its seed.
@@ -69,7 +69,8 @@ fn pattern_compilation_and_matching_never_panic() {
         for strategy in [Strategy::Regexp, Strategy::Glob] {
             if let Ok(p) = Pattern::compile(strategy, &url, &methods) {
                 let subject = g.string(PATH_PIECES, 10);
-                let _ = find(std::slice::from_ref(&p), "GET", &subject);
+                let m = Matcher::new(strategy, vec![p.clone()], [url.as_str()].into_iter());
+                let _ = m.find("GET", &subject);
                 let _ = p.captures(&subject);
             }
         }
@@ -151,5 +152,74 @@ fn templates_never_panic() {
     assert!(
         compiled > 1_000,
         "the generator should produce valid templates too ({compiled})"
+    );
+}
+
+const HOSTS: &[&str] = &["a.test", "b.test", "A.test", "a.test:8080", "ab.test"];
+const RULE_PIECES: &[&str] = &[
+    "/", "x", "y", "<.*>", "<[a-z]+>", "<x|y>", ".", "<*>", "<**>", "-",
+];
+const SCHEMES: &[&str] = &[
+    "http",
+    "https",
+    "http<s?>",
+    "<https|http>",
+    "<.*>",
+    "<{http,https}>",
+];
+
+/// The index must only skip rules that cannot match: its answer equals a linear scan's.
+#[test]
+fn the_rule_index_agrees_with_a_linear_scan() {
+    let mut g = Gen(1234);
+    let methods = vec!["GET".to_string()];
+    let mut matched = 0;
+    for strategy in [Strategy::Regexp, Strategy::Glob] {
+        for _ in 0..300 {
+            let mut patterns = Vec::new();
+            let mut urls = Vec::new();
+            for _ in 0..(1 + g.next() % 12) {
+                let url = format!(
+                    "{}://{}{}",
+                    g.pick(SCHEMES),
+                    g.pick(HOSTS),
+                    g.string(RULE_PIECES, 5)
+                );
+                if let Ok(p) = Pattern::compile(strategy, &url, &methods) {
+                    patterns.push(p);
+                    urls.push(url);
+                }
+            }
+            let matcher = Matcher::new(strategy, patterns.clone(), urls.iter().map(String::as_str));
+            for _ in 0..20 {
+                let subject = format!(
+                    "{}://{}/{}",
+                    g.pick(&["http", "https"]),
+                    g.pick(HOSTS).to_ascii_lowercase(),
+                    g.string(&["x", "y", "/", ".", "-", "z"], 6)
+                );
+                let linear = patterns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.matches("GET", &subject))
+                    .map(|(i, _)| i)
+                    .collect::<Vec<_>>();
+                let expected = match linear.as_slice() {
+                    [] => Found::None,
+                    [one] => Found::One(*one),
+                    _ => Found::Many,
+                };
+                assert_eq!(
+                    matcher.find("GET", &subject),
+                    expected,
+                    "{subject} against {urls:?}"
+                );
+                matched += usize::from(expected != Found::None);
+            }
+        }
+    }
+    assert!(
+        matched > 200,
+        "the generator must produce matching subjects too ({matched})"
     );
 }

@@ -15,7 +15,7 @@ use crate::authz::Authorizer;
 use crate::errors::ErrorHandler;
 use crate::mutate::Mutator;
 use crate::pipeline::{Filter, LogSettings, Rule};
-use crate::rules::{Pattern, Strategy};
+use crate::rules::{Matcher, Pattern, Strategy};
 use raw::{HandlerSwitch, RawConfig, RawHandler, RawRule};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,6 +86,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
     };
     let mut rules = Vec::with_capacity(docs.len());
     let mut patterns = Vec::with_capacity(docs.len());
+    let mut urls = Vec::with_capacity(docs.len());
     let mut ids = BTreeSet::new();
     for (i, doc) in docs.into_iter().enumerate() {
         let rule = repositories::read_rule(i, doc)?;
@@ -96,6 +97,12 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
                 "another rule has the same id",
             ));
         }
+        urls.push(
+            rule.matcher
+                .as_ref()
+                .map(|m| m.url.clone())
+                .unwrap_or_default(),
+        );
         let (compiled, pattern) = compile_rule(&ctx, strategy, rule)?;
         rules.push(compiled);
         patterns.push(pattern);
@@ -148,7 +155,8 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
             .collect();
     }
 
-    Ok(Filter::new(rules, patterns, fallback, log))
+    let matcher = Matcher::new(strategy, patterns, urls.iter().map(String::as_str));
+    Ok(Filter::new(rules, matcher, fallback, log))
 }
 
 struct Context<'a> {

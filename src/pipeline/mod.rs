@@ -15,7 +15,7 @@ use crate::config::raw::LogSection;
 use crate::config::ConfigError;
 use crate::errors::{self, ErrorHandler, PipelineError};
 use crate::mutate::Mutator;
-use crate::rules::{self, path, Found, Pattern};
+use crate::rules::{path, Found, Matcher};
 use callout::CalloutResult;
 use effect::{Effect, Reply};
 use request::{Headers, Request};
@@ -76,7 +76,7 @@ impl LogSettings {
 #[derive(Debug)]
 pub struct Filter {
     pub rules: Vec<Rule>,
-    patterns: Vec<Pattern>,
+    matcher: Matcher,
     fallback: Vec<ErrorHandler>,
     pub log: LogSettings,
 }
@@ -105,13 +105,13 @@ impl Filter {
 
     pub fn new(
         rules: Vec<Rule>,
-        patterns: Vec<Pattern>,
+        matcher: Matcher,
         fallback: Vec<ErrorHandler>,
         log: LogSettings,
     ) -> Filter {
         Filter {
             rules,
-            patterns,
+            matcher,
             fallback,
             log,
         }
@@ -231,7 +231,7 @@ impl Exchange {
         // Host names are case-insensitive and Envoy routes them so; match them lowercase.
         subject.extend(request.authority.chars().map(|c| c.to_ascii_lowercase()));
         subject.push_str(&normalized.path);
-        let rule = match rules::find(&self.filter.patterns, &request.method, &subject) {
+        let rule = match self.filter.matcher.find(&request.method, &subject) {
             Found::One(i) => i,
             Found::None => {
                 return self.fail(&PipelineError::NoRule, Some(&request), None, &subject)
@@ -242,7 +242,7 @@ impl Exchange {
         };
         let captures = self
             .filter
-            .patterns
+            .matcher
             .get(rule)
             .map(|p| p.captures(&subject))
             .unwrap_or_default();

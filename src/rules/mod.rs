@@ -3,6 +3,7 @@
 
 pub mod delimiters;
 pub mod glob;
+pub mod index;
 pub mod path;
 pub mod regexp;
 
@@ -71,7 +72,7 @@ impl Pattern {
         })
     }
 
-    fn matches(&self, method: &str, subject: &str) -> bool {
+    pub fn matches(&self, method: &str, subject: &str) -> bool {
         self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
             && subject.starts_with(&self.prefix)
             && self.regex.is_match(subject)
@@ -103,28 +104,71 @@ pub enum Found {
     Many,
 }
 
-/// Finds the single rule whose pattern matches; Oathkeeper has no precedence, so two matches
-/// are an error, not a choice.
-pub fn find(patterns: &[Pattern], method: &str, subject: &str) -> Found {
-    let mut found = Found::None;
-    for (i, p) in patterns.iter().enumerate() {
-        if p.matches(method, subject) {
-            if found != Found::None {
-                return Found::Many;
-            }
-            found = Found::One(i);
+/// Every rule's compiled pattern, indexed for lookup.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    patterns: Vec<Pattern>,
+    index: index::Index,
+}
+
+impl Matcher {
+    /// `urls` are the patterns as written, in the order of `patterns`.
+    pub fn new<'a>(
+        strategy: Strategy,
+        patterns: Vec<Pattern>,
+        urls: impl Iterator<Item = &'a str>,
+    ) -> Matcher {
+        Matcher {
+            index: index::Index::build(strategy, urls),
+            patterns,
         }
     }
-    found
+
+    /// Finds the single rule whose pattern matches; Oathkeeper has no precedence, so two
+    /// matches are an error, not a choice.
+    pub fn find(&self, method: &str, subject: &str) -> Found {
+        let mut found = Found::None;
+        self.index.candidates(subject, |i| {
+            if self
+                .patterns
+                .get(i)
+                .is_some_and(|p| p.matches(method, subject))
+            {
+                found = match found {
+                    Found::None => Found::One(i),
+                    _ => Found::Many,
+                };
+            }
+            found != Found::Many
+        });
+        found
+    }
+
+    pub fn get(&self, rule: usize) -> Option<&Pattern> {
+        self.patterns.get(rule)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pat(url: &str, methods: &[&str]) -> Pattern {
+    fn pat(url: &str, methods: &[&str]) -> (Pattern, String) {
         let methods: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
-        Pattern::compile(Strategy::Regexp, url, &methods).unwrap()
+        (
+            Pattern::compile(Strategy::Regexp, url, &methods).unwrap(),
+            url.to_string(),
+        )
+    }
+
+    fn find<const N: usize>(ps: &[(Pattern, String); N], method: &str, subject: &str) -> Found {
+        let patterns = ps.iter().map(|(p, _)| p.clone()).collect();
+        Matcher::new(
+            Strategy::Regexp,
+            patterns,
+            ps.iter().map(|(_, u)| u.as_str()),
+        )
+        .find(method, subject)
     }
 
     #[test]
@@ -148,8 +192,7 @@ mod tests {
 
     #[test]
     fn users_rule_from_oathkeeper_tests() {
-        let p = pat("https://localhost/users/<[0-9]+>", &["DELETE"]);
-        let ps = [p];
+        let ps = [pat("https://localhost/users/<[0-9]+>", &["DELETE"])];
         assert_eq!(
             find(&ps, "DELETE", "https://localhost/users/1234"),
             Found::One(0)
@@ -159,7 +202,7 @@ mod tests {
             Found::None
         );
         assert_eq!(
-            ps[0].captures("https://localhost/users/1234"),
+            ps[0].0.captures("https://localhost/users/1234"),
             vec!["1234".to_string()]
         );
     }
