@@ -1,0 +1,155 @@
+//! Native micro-benchmarks of the per-request operations. `micro` alone prints ns/op for every
+//! operation; `micro OP N` runs one operation N times (benches/micro.sh runs that under callgrind
+//! twice and reports instructions per operation, which are stable on a noisy machine).
+
+use portcullis::authn::cookies::cookie;
+use portcullis::cache::session::{Lookup, Outcome, SessionCache};
+use portcullis::cache::SharedData;
+use portcullis::pipeline::request::Headers;
+use portcullis::rules::{Matcher, Pattern, Strategy};
+use portcullis::template::{Object, Template, Value};
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::Instant;
+
+fn matcher(n: usize) -> Matcher {
+    let methods = vec!["GET".to_string()];
+    let urls: Vec<String> = (0..n)
+        .map(|i| format!("http<s?>://svc{i}.example.com/api/v1/items/<[0-9]+></?.*>"))
+        .collect();
+    let patterns = urls
+        .iter()
+        .map(|u| Pattern::compile(Strategy::Regexp, u, &methods).unwrap())
+        .collect();
+    Matcher::new(Strategy::Regexp, patterns, urls.iter().map(String::as_str))
+}
+
+struct Session(serde_json::Value);
+
+impl Object for Session {
+    fn field(&self, name: &str) -> Option<Value<'_>> {
+        match name {
+            "Subject" => Some(Value::Str("5ff66179-c240-4703-b0d8-494592cefff5".into())),
+            "Extra" => Some(Value::Json(&self.0)),
+            _ => None,
+        }
+    }
+    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+        None
+    }
+    fn display(&self, _: &mut String) {}
+    fn type_name(&self) -> &'static str {
+        "session"
+    }
+}
+
+struct NoShared;
+
+impl SharedData for NoShared {
+    fn get(&self, _: &str) -> Option<(Vec<u8>, u32)> {
+        None
+    }
+    fn set(&self, _: &str, _: &[u8], _: Option<u32>) -> bool {
+        true
+    }
+}
+
+type Op = Box<dyn FnMut()>;
+
+fn ops() -> Vec<(&'static str, Op)> {
+    let mut ops: Vec<(&'static str, Op)> = Vec::new();
+    for n in [10usize, 100, 1000] {
+        let m = matcher(n);
+        let subject = format!("https://svc{}.example.com/api/v1/items/42/details", n - 1);
+        let name: &'static str = Box::leak(format!("match_{n}_rules").into_boxed_str());
+        ops.push((
+            name,
+            Box::new(move || {
+                black_box(m.find(black_box("GET"), black_box(&subject)));
+            }),
+        ));
+    }
+    let template = Template::compile("{{ print .Subject }}").unwrap();
+    let session = Session(serde_json::json!({"identity": {"traits": {"email": "a@b.c"}}}));
+    ops.push((
+        "template_subject",
+        Box::new(move || {
+            black_box(template.render(black_box(&session)).unwrap());
+        }),
+    ));
+    let template = Template::compile("{{ print .Extra.identity.traits.email | upper }}").unwrap();
+    let session = Session(serde_json::json!({"identity": {"traits": {"email": "a@b.c"}}}));
+    ops.push((
+        "template_extra_pipeline",
+        Box::new(move || {
+            black_box(template.render(black_box(&session)).unwrap());
+        }),
+    ));
+    let headers = Headers::new(vec![(
+        "cookie".into(),
+        "theme=dark; csrf_token=abcdef0123456789; ory_kratos_session=MTcwMDAwMDAwMHxEdi1CQkFFQ180SUFBUkFCRUFBQVJfLUNBQUVHYzNSeWFXNW5EQThBRFhObGMzTnBiMjVmZEc5clpXND0=".into(),
+    )]);
+    ops.push((
+        "cookie_parse",
+        Box::new(move || {
+            black_box(cookie(black_box(&headers), "ory_kratos_session"));
+        }),
+    ));
+    let mut cache = SessionCache::new(10_000, 32 << 20);
+    let key = [7u8; 32];
+    assert_eq!(cache.lookup(&key, 1, 0, &NoShared), Lookup::Lead);
+    let outcome = Outcome::Session {
+        subject: "5ff66179-c240-4703-b0d8-494592cefff5".into(),
+        extra: Rc::new(serde_json::json!({"identity": {"id": "x"}})),
+    };
+    cache.complete(&key, outcome, Some(u64::MAX), 0, &NoShared);
+    ops.push((
+        "session_cache_hit",
+        Box::new(move || {
+            black_box(cache.lookup(black_box(&key), 2, 1, &NoShared));
+        }),
+    ));
+    ops.push((
+        "sha256_cache_key",
+        Box::new(move || {
+            black_box(hmac_sha256::Hash::hash(black_box(
+                b"GET /sessions/whoami ory_kratos_session=abcdefabcdefabcdef",
+            )));
+        }),
+    ));
+    ops
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut ops = ops();
+    if let [op, n] = args.as_slice() {
+        let n: u64 = n.parse().expect("iterations");
+        let (_, f) = ops
+            .iter_mut()
+            .find(|(name, _)| name == op)
+            .expect("unknown op");
+        for _ in 0..n {
+            f();
+        }
+        return;
+    }
+    println!("{:<26} {:>10}", "operation", "ns/op");
+    for (name, f) in ops.iter_mut() {
+        for _ in 0..1000 {
+            f();
+        }
+        let n = 20_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        println!(
+            "{name:<26} {:>10.1}",
+            start.elapsed().as_nanos() as f64 / n as f64
+        );
+    }
+}
