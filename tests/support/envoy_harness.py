@@ -1,0 +1,131 @@
+"""Starting Envoy with portcullis (and the stand-ins it talks to) on loopback, for the Envoy test
+tier, `make run` and the benchmarks. Everything binds to 127.0.0.1 and is stopped on exit."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WASM = ROOT / "target/wasm32-wasip1/release/portcullis.wasm"
+SUPPORT = ROOT / "tests/support"
+
+
+def envoy_binary():
+    local = ROOT / ".venv/bin/envoy"
+    if local.exists():
+        return str(local)
+    return shutil.which("envoy")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_script(script, *args):
+    """Starts a stand-in that prints its port on its first line; returns (process, port)."""
+    proc = subprocess.Popen([sys.executable, str(SUPPORT / script), "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(proc.stdout.readline())
+    return proc, port
+
+
+def render(filter_config, ports, runtime="v8", filters=True, route=None):
+    """The bootstrap text. `filter_config` is the filter's configuration text (YAML or JSON);
+    `filters=False` gives the same listener without portcullis."""
+    base = (ROOT / "envoy/envoy.yaml.tmpl").read_text()
+    block = ""
+    if filters:
+        block = (ROOT / "envoy/portcullis-filter.yaml.tmpl").read_text().rstrip("\n")
+        block = (block.replace("@RUNTIME@", runtime).replace("@WASM@", str(WASM))
+                 .replace("@CONFIG@", json.dumps(filter_config)))
+    route = route or "route: { cluster: upstream }"
+    text = base.replace("@FILTERS@", block).replace("@ROUTE_ACTION@", route)
+    for name, port in ports.items():
+        text = text.replace("@" + name + "@", str(port))
+    return text
+
+
+class Envoy:
+    """One Envoy process. Use as a context manager."""
+
+    def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
+                 upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True):
+        self.binary = envoy_binary()
+        if not self.binary:
+            raise RuntimeError("envoy is not installed: run `make venv`")
+        if filters and not WASM.exists():
+            raise RuntimeError(f"{WASM} is missing: run `make build`")
+        self.port = free_port()
+        self.admin = free_port()
+        ports = {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin,
+                 "UPSTREAM_PORT": upstream_port or free_port(),
+                 "KRATOS_PORT": kratos_port or free_port(), "JWKS_PORT": jwks_port or free_port()}
+        self.dir = tempfile.mkdtemp(prefix="portcullis-envoy-")
+        self.config_path = os.path.join(self.dir, "envoy.yaml")
+        Path(self.config_path).write_text(render(filter_config, ports, runtime, filters, route))
+        self.log_path = os.path.join(self.dir, "envoy.log")
+        self.concurrency = concurrency
+        self.cpus = cpus
+        self.expect_ready = expect_ready
+        self.proc = None
+
+    def __enter__(self):
+        cmd = [self.binary, "-c", self.config_path, "--concurrency", str(self.concurrency),
+               "--use-dynamic-base-id", "-l", "info", "--log-path", self.log_path,
+               "--disable-hot-restart"]
+        if self.cpus is not None:
+            cmd = ["taskset", "-c", self.cpus] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("envoy exited early:\n" + self.log())
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except Exception:
+                if not self.expect_ready and self._listening():
+                    return self
+            time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise RuntimeError("envoy did not become ready:\n" + self.log())
+
+    def _listening(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return False
+
+    def log(self):
+        try:
+            return Path(self.log_path).read_text()[-20000:]
+        except OSError:
+            return ""
+
+    def stats(self, prefix=""):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter={prefix}", timeout=5) as r:
+            return r.read().decode()
+
+    def pid(self):
+        return self.proc.pid
