@@ -345,6 +345,16 @@ impl SessionStore {
                     None,
                 );
             }
+            // Envoy reports an unreachable or reset cluster as its own 503: an outage either
+            // way, not a verdict on the caller's credentials.
+            500..=599 => {
+                return (
+                    Outcome::Rejected(PipelineError::Unavailable(format!(
+                        "the session store answered {status}"
+                    ))),
+                    None,
+                )
+            }
             other => {
                 let reason = format!("the session store answered {other}");
                 return (
