@@ -58,13 +58,14 @@ class Envoy:
     """One Envoy process. Use as a context manager."""
 
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
-                 upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True):
+                 upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
+                 listen_port=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
         if filters and not WASM.exists():
             raise RuntimeError(f"{WASM} is missing: run `make build`")
-        self.port = free_port()
+        self.port = listen_port or free_port()
         self.admin = free_port()
         ports = {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin,
                  "UPSTREAM_PORT": upstream_port or free_port(),
