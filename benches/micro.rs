@@ -109,6 +109,35 @@ fn ops() -> Vec<(&'static str, Op)> {
             black_box(cache.lookup(black_box(&key), 2, 1, &NoShared));
         }),
     ));
+    let play1 = std::fs::read("filter-config/play1.yaml").unwrap();
+    let loaded = portcullis::proxy::http::Loaded::new(portcullis::config::load(&play1).unwrap());
+    let request: Vec<(String, Vec<u8>)> = vec![
+        (":authority".into(), b"echo.example.com".to_vec()),
+        (":path".into(), b"/api/bench".to_vec()),
+        (":method".into(), b"GET".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        ("user-agent".into(), b"wrk".to_vec()),
+        ("x-forwarded-proto".into(), b"http".to_vec()),
+        (
+            "x-request-id".into(),
+            b"4c1f3a57-8f0e-4a55-9d36-0a9d1f0f6a1b".to_vec(),
+        ),
+    ];
+    ops.push((
+        "pipeline_play1_request",
+        Box::new(move || {
+            let mut ex = portcullis::pipeline::Exchange::new(
+                Rc::clone(&loaded.filter),
+                Rc::clone(&loaded.vm),
+                1,
+            );
+            let env = portcullis::pipeline::Env {
+                now_ms: 0,
+                shared: &NoShared,
+            };
+            black_box(ex.on_request_headers(black_box(request.clone()), &env));
+        }),
+    ));
     ops.push((
         "sha256_cache_key",
         Box::new(move || {

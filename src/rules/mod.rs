@@ -6,6 +6,7 @@ pub mod glob;
 pub mod index;
 pub mod path;
 pub mod regexp;
+pub mod simple;
 
 use regex_lite::Regex;
 
@@ -51,6 +52,8 @@ pub struct Pattern {
     /// without running its expression.
     prefix: String,
     captures: bool,
+    /// The same pattern as a fast matcher, when its expressions allow one.
+    simple: Option<simple::Simple>,
 }
 
 impl Pattern {
@@ -64,18 +67,35 @@ impl Pattern {
             Strategy::Glob => glob::compile(url)?,
         };
         let prefix = url.split('<').next().unwrap_or_default().to_string();
+        let simple = match strategy {
+            Strategy::Regexp => delimiters::split(url)
+                .ok()
+                .and_then(|parts| simple::Simple::compile(&parts)),
+            Strategy::Glob => None,
+        };
         Ok(Pattern {
             methods: methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
             regex,
             prefix,
             captures: strategy == Strategy::Regexp,
+            simple,
         })
     }
 
     pub fn matches(&self, method: &str, subject: &str) -> bool {
         self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
             && subject.starts_with(&self.prefix)
-            && self.regex.is_match(subject)
+            && self.is_match(subject)
+    }
+
+    fn is_match(&self, subject: &str) -> bool {
+        if let Some(s) = &self.simple {
+            let mut spans = Vec::new();
+            if let Ok(found) = s.search(subject, &mut spans) {
+                return found;
+            }
+        }
+        self.regex.is_match(subject)
     }
 
     /// Every capture group after the whole match, in order; a group that did not take part is
@@ -83,6 +103,18 @@ impl Pattern {
     pub fn captures(&self, subject: &str) -> Vec<String> {
         if !self.captures {
             return Vec::new();
+        }
+        if let Some(s) = &self.simple {
+            let mut spans = Vec::with_capacity(s.groups());
+            if let Ok(found) = s.search(subject, &mut spans) {
+                if !found {
+                    return Vec::new();
+                }
+                return spans
+                    .iter()
+                    .map(|&(a, b)| subject.get(a..b).unwrap_or_default().to_string())
+                    .collect();
+            }
         }
         self.regex
             .captures(subject)
