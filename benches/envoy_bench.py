@@ -25,8 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/support"))
 import envoy_harness  # noqa: E402
 
 ROOT = envoy_harness.ROOT
+PORTCULLIS = envoy_harness.WASM
 DIRECT = 'direct_response: { status: 200, body: { inline_string: "ok" } }'
 TICKS = os.sysconf("SC_CLK_TCK")
+FLOOR = ROOT / "benches/floor/target/wasm32-wasip1/release/floor.wasm"
+
+
+def build_floor():
+    subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip1", "--quiet"],
+                   cwd=ROOT / "benches/floor", check=True)
 
 
 def rules_config(n):
@@ -51,6 +58,8 @@ def scenarios():
     play2 = (ROOT / "filter-config/play2.yaml").read_text()
     return {
         "S0": dict(desc="no auth filter", config=None, host="echo.example.com", headers=[]),
+        "F": dict(desc="floor: a do-nothing wasm filter setting one header", config="", wasm=FLOOR,
+                  host="echo.example.com", headers=[]),
         "S1": dict(desc="anonymous + allow + header", config=play1, host="echo.example.com", headers=[]),
         "S6": dict(desc="cookie_session, cache hit", config=play2, host="echo.example.com",
                    headers=["Cookie: ory_kratos_session=valid-alice"]),
@@ -76,6 +85,7 @@ def parse_wrk(text):
 
 
 def run_one(sc, seconds, connections, kratos_port):
+    envoy_harness.WASM = sc.get("wasm", PORTCULLIS)
     with envoy_harness.Envoy(sc["config"] or "", filters=sc["config"] is not None, route=DIRECT,
                              kratos_port=kratos_port, cpus="0") as e:
         url = f"http://127.0.0.1:{e.port}/api/bench"
@@ -97,7 +107,7 @@ def run_one(sc, seconds, connections, kratos_port):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--scenarios", default="S0,S1,S6,S10-10,S10-100,S10-1000")
+    ap.add_argument("--scenarios", default="S0,F,S1,S6,S10-10,S10-100,S10-1000")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--connections", type=int, default=16)
@@ -109,6 +119,8 @@ def main():
     seconds = a.seconds or (4 if a.quick else 10)
     all_sc = scenarios()
     names = a.scenarios.split(",")
+    if "F" in names:
+        build_floor()
     kratos, kratos_port = envoy_harness.start_script("kratos.py")
     results = {n: [] for n in names}
     try:
@@ -120,15 +132,16 @@ def main():
         kratos.kill()
     med = {n: {k: statistics.median(x[k] for x in results[n] if x[k] is not None) for k in results[n][0]}
            for n in names}
-    base = med.get("S0")
-    lines = ["| scenario | what | rps | p50 µs | p99 µs | CPU-µs/req | rps ÷ S0 |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    base, floor = med.get("S0"), med.get("F")
+    lines = ["| scenario | what | rps | p50 µs | p99 µs | CPU-µs/req | rps ÷ S0 | rps ÷ F |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for n in names:
         m = med[n]
-        ratio = f"{m['rps'] / base['rps']:.3f}" if base else "-"
+        r0 = f"{m['rps'] / base['rps']:.3f}" if base else "-"
+        rf = f"{m['rps'] / floor['rps']:.3f}" if floor else "-"
         lines.append(f"| {n} | {all_sc[n]['desc']} | {m['rps']:.0f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} | "
-                     f"{m['cpu_us_per_req']:.1f} | {ratio} |")
-    wasm = envoy_harness.WASM.stat().st_size
+                     f"{m['cpu_us_per_req']:.1f} | {r0} | {rf} |")
+    wasm = PORTCULLIS.stat().st_size
     lines.append(f"\n.wasm: {wasm} bytes; Envoy --concurrency 1 on CPU 0, wrk -t1 -c{a.connections} on CPU 1; "
                  f"median of {rounds} rounds of {seconds} s")
     table = "\n".join(lines)
