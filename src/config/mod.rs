@@ -167,6 +167,45 @@ struct Context<'a> {
     clusters: &'a clusters::Clusters,
 }
 
+/// Building one rule's handlers: errors name the rule.
+struct RuleContext<'a> {
+    ctx: &'a Context<'a>,
+    id: &'a str,
+}
+
+impl<'a> std::ops::Deref for RuleContext<'a> {
+    type Target = Context<'a>;
+    fn deref(&self) -> &Context<'a> {
+        self.ctx
+    }
+}
+
+impl RuleContext<'_> {
+    /// Builds every handler of one list (`authenticators`, `mutators`, `errors`) from its
+    /// merged config.
+    fn list<T>(
+        &self,
+        field: &str,
+        section: &str,
+        switches: &BTreeMap<String, HandlerSwitch>,
+        handlers: &[RawHandler],
+        names: &[&str],
+        build: impl Fn(&str, Value) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let mut built = Vec::with_capacity(handlers.len());
+        for (i, h) in handlers.iter().enumerate() {
+            let field = format!("{field}[{i}] ({})", h.handler);
+            let config = self
+                .merged(section, switches, h, names)
+                .map_err(|e| ConfigError::rule(self.id, &field, e))?;
+            built.push(
+                build(&h.handler, config).map_err(|e| ConfigError::rule(self.id, &field, e))?,
+            );
+        }
+        Ok(built)
+    }
+}
+
 impl Context<'_> {
     /// The global config of an enabled handler; the error says why it cannot be used.
     fn switch(
@@ -211,6 +250,7 @@ fn compile_rule(
     raw: RawRule,
 ) -> Result<(Rule, Pattern), ConfigError> {
     let id = raw.id.clone();
+    let ctx = RuleContext { ctx, id: &id };
     let err = |field: String, reason: String| ConfigError::rule(&id, field, reason);
     let matcher = raw.matcher.ok_or_else(|| {
         err(
@@ -237,21 +277,14 @@ fn compile_rule(
             "Value of \"authenticators\" must be set and can not be an empty array.".into(),
         ));
     }
-    let mut authenticators = Vec::with_capacity(raw.authenticators.len());
-    for (i, h) in raw.authenticators.iter().enumerate() {
-        let field = format!("authenticators[{i}] ({})", h.handler);
-        let config = ctx
-            .merged(
-                "authenticators",
-                ctx.authenticators,
-                h,
-                Authenticator::NAMES,
-            )
-            .map_err(|e| err(field.clone(), e))?;
-        authenticators.push(
-            Authenticator::build(&h.handler, config, ctx.clusters).map_err(|e| err(field, e))?,
-        );
-    }
+    let authenticators = ctx.list(
+        "authenticators",
+        "authenticators",
+        ctx.authenticators,
+        &raw.authenticators,
+        Authenticator::NAMES,
+        |name, config| Authenticator::build(name, config, ctx.clusters),
+    )?;
 
     let authz = raw.authorizer.ok_or_else(|| {
         err(
@@ -271,28 +304,22 @@ fn compile_rule(
             "Value of \"mutators\" must be set and can not be an empty array.".into(),
         ));
     }
-    let mut mutators = Vec::with_capacity(raw.mutators.len());
-    for (i, h) in raw.mutators.iter().enumerate() {
-        let field = format!("mutators[{i}] ({})", h.handler);
-        let config = ctx
-            .merged("mutators", ctx.mutators, h, Mutator::NAMES)
-            .map_err(|e| err(field.clone(), e))?;
-        mutators.push(Mutator::build(&h.handler, config).map_err(|e| err(field, e))?);
-    }
-
-    let mut errors = Vec::with_capacity(raw.errors.len());
-    for (i, h) in raw.errors.iter().enumerate() {
-        let field = format!("errors[{i}] ({})", h.handler);
-        let config = ctx
-            .merged(
-                "errors.handlers",
-                ctx.error_handlers,
-                h,
-                ErrorHandler::NAMES,
-            )
-            .map_err(|e| err(field.clone(), e))?;
-        errors.push(ErrorHandler::from_config(&h.handler, config).map_err(|e| err(field, e))?);
-    }
+    let mutators = ctx.list(
+        "mutators",
+        "mutators",
+        ctx.mutators,
+        &raw.mutators,
+        Mutator::NAMES,
+        Mutator::build,
+    )?;
+    let errors = ctx.list(
+        "errors",
+        "errors.handlers",
+        ctx.error_handlers,
+        &raw.errors,
+        ErrorHandler::NAMES,
+        ErrorHandler::from_config,
+    )?;
 
     if let Some(up) = &raw.upstream {
         if !up.url.is_empty() && clusters::parse_url(&up.url).is_err() {

@@ -26,7 +26,9 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import serve
 
 STATE = {"latency_ms": 0, "mode": "normal", "calls": []}
 LOCK = threading.Lock()
@@ -154,13 +156,7 @@ def main():
     port = int(args[0]) if args and not args[0].startswith("--") else 0
     if "--latency-ms" in args:
         STATE["latency_ms"] = int(args[args.index("--latency-ms") + 1])
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, port)
 
 
 if __name__ == "__main__":
