@@ -18,6 +18,7 @@ pub mod authz;
 pub mod cache;
 pub mod config;
 pub mod errors;
+pub mod jose;
 pub mod mutate;
 pub mod percent;
 pub mod pipeline;

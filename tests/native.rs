@@ -5,193 +5,26 @@
 mod common;
 
 use common::scenario::{self, Ending, SeenCallout};
-use portcullis::cache::SharedData;
-use portcullis::pipeline::callout::{Callout, CalloutResult};
-use portcullis::pipeline::effect::Reply;
-use portcullis::pipeline::LogLevel;
-use portcullis::proxy::host::Host;
-use portcullis::proxy::http::{Flow, HttpFilter, Loaded};
+use common::world::{forwarded_user, Ctx, FakeHost, Store, Vm, NOW};
+use portcullis::pipeline::callout::CalloutResult;
+use portcullis::proxy::http::{Flow, HttpFilter};
+use portcullis::proxy::root::RootFilter;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
-/// Proxy shared data with Envoy's CAS semantics: one store for all VMs of a test.
-#[derive(Default)]
-struct Store(RefCell<HashMap<String, (Vec<u8>, u32)>>);
-
-/// One VM: its configuration and its live contexts.
-struct Vm {
-    loaded: Loaded,
-    store: Rc<Store>,
-    contexts: RefCell<HashMap<u32, Rc<Ctx>>>,
-    next_token: RefCell<u32>,
-    /// Every callout any context dispatched, in order: (context, token, callout).
-    dispatched: RefCell<Vec<(u32, u32, Callout)>>,
-    now_ms: RefCell<u64>,
-}
-
-/// One HTTP context and what happened to its request.
-struct Ctx {
-    filter: RefCell<HttpFilter>,
-    headers: RefCell<Vec<(String, Vec<u8>)>>,
-    answer: RefCell<Option<CalloutResult>>,
-    replies: RefCell<Vec<Reply>>,
-    flow: RefCell<Option<Flow>>,
-}
-
-struct FakeHost<'a> {
-    vm: &'a Vm,
-    id: u32,
-}
-
-impl FakeHost<'_> {
-    fn ctx(&self) -> Rc<Ctx> {
-        Rc::clone(&self.vm.contexts.borrow()[&self.id])
-    }
-}
-
-impl SharedData for FakeHost<'_> {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.vm.store.0.borrow().get(key).cloned()
-    }
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        let mut store = self.vm.store.0.borrow_mut();
-        let current = store.get(key).map_or(0, |(_, c)| *c);
-        if cas.is_some_and(|c| c != current) {
-            return false;
-        }
-        store.insert(key.to_string(), (value.to_vec(), current + 1));
-        true
-    }
-}
-
-impl Host for FakeHost<'_> {
-    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.ctx().headers.borrow().clone()
-    }
-    fn set_request_header(&self, name: &str, value: &str) {
-        let ctx = self.ctx();
-        let mut h = ctx.headers.borrow_mut();
-        h.retain(|(k, _)| k != name);
-        h.push((name.to_string(), value.as_bytes().to_vec()));
-    }
-    fn remove_request_header(&self, name: &str) {
-        self.ctx().headers.borrow_mut().retain(|(k, _)| k != name);
-    }
-    fn dispatch(&self, callout: &Callout) -> Option<u32> {
-        let mut t = self.vm.next_token.borrow_mut();
-        *t += 1;
-        self.vm
-            .dispatched
-            .borrow_mut()
-            .push((self.id, *t, callout.clone()));
-        Some(*t)
-    }
-    fn callout_result(&self, _: usize, _: usize) -> CalloutResult {
-        self.ctx()
-            .answer
-            .borrow_mut()
-            .take()
-            .unwrap_or(CalloutResult::Failed)
-    }
-    fn send_reply(&self, reply: &Reply) {
-        self.ctx().replies.borrow_mut().push(reply.clone());
-    }
-    fn resume_request(&self) {
-        *self.ctx().flow.borrow_mut() = Some(Flow::Continue);
-    }
-    fn now_ms(&self) -> u64 {
-        *self.vm.now_ms.borrow()
-    }
-    fn wake(&self, id: u32) {
-        let Some(ctx) = self.vm.contexts.borrow().get(&id).cloned() else {
-            return;
-        };
-        ctx.filter
-            .borrow_mut()
-            .on_wake(&FakeHost { vm: self.vm, id });
-    }
-    fn log(&self, _: LogLevel, _: &str) {}
-}
-
-impl Vm {
-    fn new(loaded: Loaded, store: Rc<Store>, now_ms: u64) -> Vm {
-        Vm {
-            loaded,
-            store,
-            contexts: RefCell::default(),
-            next_token: RefCell::new(0),
-            dispatched: RefCell::default(),
-            now_ms: RefCell::new(now_ms),
-        }
-    }
-
-    /// Starts a request in a new context.
-    fn send(&self, id: u32, headers: Vec<(String, Vec<u8>)>) {
-        let ctx = Rc::new(Ctx {
-            filter: RefCell::new(HttpFilter::new(Some(&self.loaded), id)),
-            headers: RefCell::new(headers),
-            answer: RefCell::default(),
-            replies: RefCell::default(),
-            flow: RefCell::default(),
-        });
-        self.contexts.borrow_mut().insert(id, Rc::clone(&ctx));
-        let flow = ctx
-            .filter
-            .borrow_mut()
-            .on_request_headers(&FakeHost { vm: self, id });
-        *ctx.flow.borrow_mut() = Some(flow);
-    }
-
-    /// Answers the callout with this token.
-    fn answer(&self, token: u32, result: CalloutResult) {
-        let id = self
-            .dispatched
-            .borrow()
-            .iter()
-            .find(|(_, t, _)| *t == token)
-            .map(|(id, _, _)| *id)
-            .expect("token");
-        let ctx = Rc::clone(&self.contexts.borrow()[&id]);
-        *ctx.answer.borrow_mut() = Some(result);
-        ctx.filter
-            .borrow_mut()
-            .on_callout_response(&FakeHost { vm: self, id }, token, 1, 0);
-    }
-
-    fn done(&self, id: u32) {
-        let ctx = Rc::clone(&self.contexts.borrow()[&id]);
-        ctx.filter.borrow_mut().on_done(&FakeHost { vm: self, id });
-        self.contexts.borrow_mut().remove(&id);
-    }
-
-    fn ending(&self, id: u32) -> Ending {
-        let ctx = Rc::clone(&self.contexts.borrow()[&id]);
-        let replies = ctx.replies.borrow();
-        if replies.len() > 1 {
-            return Ending::Stuck(format!("{} local replies", replies.len()));
-        }
-        let flow = *ctx.flow.borrow();
-        let ending = match (replies.first(), flow) {
-            (Some(r), _) => Ending::Reply {
-                status: r.status,
-                headers: r.headers.clone(),
-                body: r.body.clone().into_bytes(),
-            },
-            (None, Some(Flow::Continue)) => Ending::Forward(ctx.headers.borrow().clone()),
-            _ => Ending::Stuck("paused with no reply".into()),
-        };
-        ending
-    }
-}
-
-fn run_case(loaded: Loaded, case: &scenario::Case) -> Result<(), String> {
-    let vm = Vm::new(
-        loaded,
+/// Runs one case. The root context ticks once after the request is sent and once after each
+/// callout is answered, which is when its JWKS fetches start (see tests/scenarios/README.md).
+fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<(), String> {
+    let vm = Vm::configured(
+        &scenario::config_bytes(table),
         Rc::default(),
         case.time.unwrap_or(1_700_000_000) * 1000,
     );
+    if let Some(file) = &table.jwks_file {
+        vm.warm(&std::fs::read(scenario::root().join(file)).expect("jwks_file"));
+    }
     vm.send(1, scenario::request_headers(&case.request));
+    vm.tick();
     for (i, spec) in case.callouts.iter().enumerate() {
         let (_, token, callout) = vm
             .dispatched
@@ -206,6 +39,7 @@ fn run_case(loaded: Loaded, case: &scenario::Case) -> Result<(), String> {
         };
         scenario::check_callout(&spec.expect, &seen).map_err(|e| format!("callout {i}: {e}"))?;
         vm.answer(token, result_of(&spec.respond));
+        vm.tick();
     }
     let made = vm.dispatched.borrow().len();
     if made != case.callouts.len() {
@@ -247,15 +81,10 @@ fn scenario_tables() {
                 failures.push(format!("{name}: loaded, expected an error with {want:?}"))
             }
             (None, Err(e)) => failures.push(format!("{name}: config refused: {e}")),
-            (None, Ok(filter)) => {
-                let filter = Rc::new(filter);
+            (None, Ok(_)) => {
                 for case in &table.cases {
                     ran += 1;
-                    let loaded = Loaded {
-                        vm: Rc::new(RefCell::new(filter.new_state())),
-                        filter: Rc::clone(&filter),
-                    };
-                    if let Err(e) = run_case(loaded, case) {
+                    if let Err(e) = run_case(&table, case) {
                         failures.push(format!("{} / {}: {e}", table.name, case.name));
                     }
                 }
@@ -274,11 +103,7 @@ fn scenario_tables() {
 
 #[test]
 fn without_a_configuration_every_request_is_refused() {
-    let vm = Vm::new(
-        Loaded::new(portcullis::config::load(b"{}").unwrap()),
-        Rc::default(),
-        0,
-    );
+    let vm = Vm::new(RootFilter::default(), Rc::default(), 0);
     let ctx = Rc::new(Ctx {
         filter: RefCell::new(HttpFilter::new(None, 1)),
         headers: RefCell::new(vec![(":path".into(), b"/".to_vec())]),
@@ -304,9 +129,8 @@ fn without_a_configuration_every_request_is_refused() {
 
 // ---- Session cache, single-flight and sharing across VMs (Envoy workers) ----
 
-fn play2() -> portcullis::pipeline::Filter {
-    let text = std::fs::read(scenario::root().join("filter-config/play2.yaml")).unwrap();
-    portcullis::config::load(&text).unwrap()
+fn play2() -> Vec<u8> {
+    std::fs::read(scenario::root().join("filter-config/play2.yaml")).unwrap()
 }
 
 fn cookie_request(cookie: &str, path: &str) -> Vec<(String, Vec<u8>)> {
@@ -332,21 +156,9 @@ fn whoami(id: &str, expires_at: &str) -> CalloutResult {
     }
 }
 
-fn forwarded_user(vm: &Vm, id: u32) -> Option<String> {
-    match vm.ending(id) {
-        Ending::Forward(h) => h
-            .iter()
-            .find(|(k, _)| k == "x-user-id")
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
-        _ => None,
-    }
-}
-
-const NOW: u64 = 1_700_000_000_000;
-
 #[test]
 fn a_cached_session_is_not_asked_again_until_its_ttl() {
-    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
     vm.send(1, cookie_request("c1", "/"));
     vm.answer(1, whoami("u1", "2030-01-01T00:00:00Z"));
     vm.send(2, cookie_request("c1", "/other?x=1"));
@@ -363,7 +175,7 @@ fn a_cached_session_is_not_asked_again_until_its_ttl() {
 
 #[test]
 fn a_session_expiring_before_the_ttl_is_cached_only_until_it_expires() {
-    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
     vm.send(1, cookie_request("c1", "/"));
     vm.answer(1, whoami("u1", "2023-11-14T22:13:25Z")); // NOW + 5 s
     *vm.now_ms.borrow_mut() = NOW + 4_999;
@@ -376,7 +188,7 @@ fn a_session_expiring_before_the_ttl_is_cached_only_until_it_expires() {
 
 #[test]
 fn concurrent_requests_for_one_session_make_one_call() {
-    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
     for id in 1..=5 {
         vm.send(id, cookie_request("same", "/"));
     }
@@ -396,7 +208,7 @@ fn concurrent_requests_for_one_session_make_one_call() {
 
 #[test]
 fn parked_requests_share_a_rejection_that_is_not_cached() {
-    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
     vm.send(1, cookie_request("bad", "/"));
     vm.send(2, cookie_request("bad", "/"));
     vm.answer(
@@ -423,7 +235,7 @@ fn parked_requests_share_a_rejection_that_is_not_cached() {
 
 #[test]
 fn when_the_leader_goes_away_a_waiter_asks_instead() {
-    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
     vm.send(1, cookie_request("c", "/"));
     vm.send(2, cookie_request("c", "/"));
     vm.done(1);
@@ -440,14 +252,7 @@ fn when_the_leader_goes_away_a_waiter_asks_instead() {
 #[test]
 fn two_workers_share_sessions_through_shared_data() {
     let store: Rc<Store> = Rc::default();
-    let filter = Rc::new(play2());
-    let worker = |store: &Rc<Store>| {
-        let loaded = Loaded {
-            vm: Rc::new(RefCell::new(filter.new_state())),
-            filter: Rc::clone(&filter),
-        };
-        Vm::new(loaded, Rc::clone(store), NOW)
-    };
+    let worker = |store: &Rc<Store>| Vm::configured(&play2(), Rc::clone(store), NOW);
     let (a, b) = (worker(&store), worker(&store));
     let mut calls = 0;
     for i in 0..1000u32 {
@@ -470,7 +275,7 @@ fn two_workers_share_sessions_through_shared_data() {
 
 #[test]
 fn requests_differing_in_a_credential_never_share_an_entry() {
-    let vm = Vm::new(Loaded::new(play2()), Rc::default(), NOW);
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
     vm.send(1, cookie_request("alice", "/"));
     vm.answer(1, whoami("alice", "2030-01-01T00:00:00Z"));
     vm.send(2, cookie_request("bob", "/"));
@@ -501,11 +306,7 @@ fn negative_caching_is_opt_in() {
         "cache": {"negative_ttl": "10s"}}}},
       "authorizers": {"allow": {"enabled": true}}, "mutators": {"noop": {"enabled": true}},
       "clusters": {"http://kratos-public.auth": "kratos"}}"#;
-    let vm = Vm::new(
-        Loaded::new(portcullis::config::load(config.as_bytes()).unwrap()),
-        Rc::default(),
-        NOW,
-    );
+    let vm = Vm::configured(config.as_bytes(), Rc::default(), NOW);
     vm.send(1, cookie_request("bad", "/"));
     vm.answer(
         1,

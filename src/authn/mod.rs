@@ -5,10 +5,11 @@
 pub mod anonymous;
 pub mod cookies;
 pub mod gjson;
+pub mod jwt;
 pub mod session_store;
 pub mod token;
 
-use crate::cache::session::{Key, SessionCache};
+use crate::cache::session::Key;
 use crate::cache::SharedData;
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
@@ -16,6 +17,7 @@ use crate::errors::PipelineError;
 use crate::pipeline::callout::{Callout, CalloutResult};
 use crate::pipeline::request::Request;
 use crate::pipeline::session::Query;
+use crate::pipeline::VmState;
 use session_store::{Credential, SessionStore};
 use std::rc::Rc;
 
@@ -31,9 +33,11 @@ pub struct Input<'a> {
 /// The per-VM state and time an authenticator may use.
 pub struct Ctx<'a> {
     pub now_ms: u64,
+    /// When this request arrived: waits for keys are bounded from here.
+    pub started_ms: u64,
     /// This request's id, for parking it behind another request's callout.
     pub waiter: u32,
-    pub sessions: &'a mut SessionCache,
+    pub vm: &'a mut VmState,
     pub shared: &'a dyn SharedData,
     /// Parked requests the authenticator's answer lets go.
     pub wake: &'a mut Vec<u32>,
@@ -46,6 +50,7 @@ pub enum Authenticator {
     Unauthorized,
     /// `cookie_session` and `bearer_token`.
     SessionStore(Box<SessionStore>),
+    Jwt(Box<jwt::Jwt>),
 }
 
 /// What an authenticator decided, or what it needs to decide.
@@ -71,12 +76,14 @@ impl Authenticator {
         "unauthorized",
         "cookie_session",
         "bearer_token",
+        "jwt",
     ];
 
     pub fn build(
         name: &str,
         config: serde_json::Value,
         clusters: &Clusters,
+        jwks: &mut jwt::JwksRegistry,
     ) -> Result<Authenticator, String> {
         let de = |e: serde_json::Error| e.to_string();
         Ok(match name {
@@ -95,6 +102,10 @@ impl Authenticator {
                 Authenticator::SessionStore(Box::new(SessionStore::build(
                     credential, raw, clusters,
                 )?))
+            }
+            "jwt" => {
+                let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
+                Authenticator::Jwt(Box::new(jwt::Jwt::build(raw, clusters, jwks)?))
             }
             other => return Err(format!("unknown authenticator {other:?}")),
         })
@@ -132,6 +143,7 @@ impl Authenticator {
                     AuthnStep::NotResponsible
                 }
             }
+            Authenticator::Jwt(j) => j.start(input, ctx),
         }
     }
 

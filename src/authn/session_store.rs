@@ -294,6 +294,7 @@ impl SessionStore {
             return AuthnStep::Call(callout, key);
         }
         match ctx
+            .vm
             .sessions
             .lookup(&key, ctx.waiter, ctx.now_ms, ctx.shared)
         {
@@ -308,6 +309,7 @@ impl SessionStore {
         let until =
             cache_ms.map(|(ttl, expires)| (ctx.now_ms + ttl).min(expires.unwrap_or(u64::MAX)));
         let woken = ctx
+            .vm
             .sessions
             .complete(key, outcome.clone(), until, ctx.now_ms, ctx.shared);
         ctx.wake.extend(woken);

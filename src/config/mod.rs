@@ -10,6 +10,7 @@ mod repositories;
 
 pub use error::ConfigError;
 
+use crate::authn::jwt::{self, JwksRegistry};
 use crate::authn::Authenticator;
 use crate::authz::Authorizer;
 use crate::errors::ErrorHandler;
@@ -22,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Handlers Oathkeeper has that this build does not run yet.
 const NOT_YET: &[&str] = &[
-    "jwt",
     "oauth2_introspection",
     "oauth2_client_credentials",
     "remote",
@@ -84,6 +84,23 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
         error_handlers: &raw.errors.handlers,
         clusters: &clusters,
     };
+    let jwt_global = raw.authenticators.get("jwt").map(|j| &j.config);
+    let global_ms = |key: &str, default: u64| -> Result<u64, ConfigError> {
+        match jwt_global.and_then(|c| c.get(key)) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v.as_str().and_then(duration::parse_ms).ok_or_else(|| {
+                ConfigError::field(
+                    format!("authenticators.jwt.config.{key}"),
+                    format!("{v} is not a duration"),
+                )
+            }),
+        }
+    };
+    let mut jwks = JwksRegistry {
+        sources: Vec::new(),
+        ttl_ms: global_ms("jwks_ttl", jwt::DEFAULT_JWKS_TTL_MS)?,
+        max_wait_ms: global_ms("jwks_max_wait", jwt::DEFAULT_JWKS_MAX_WAIT_MS)?,
+    };
     let mut rules = Vec::with_capacity(docs.len());
     let mut patterns = Vec::with_capacity(docs.len());
     let mut urls = Vec::with_capacity(docs.len());
@@ -103,7 +120,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
                 .map(|m| m.url.clone())
                 .unwrap_or_default(),
         );
-        let (compiled, pattern) = compile_rule(&ctx, strategy, rule)?;
+        let (compiled, pattern) = compile_rule(&ctx, &mut jwks, strategy, rule)?;
         rules.push(compiled);
         patterns.push(pattern);
     }
@@ -156,7 +173,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
     }
 
     let matcher = Matcher::new(strategy, patterns, urls.iter().map(String::as_str));
-    Ok(Filter::new(rules, matcher, fallback, log))
+    Ok(Filter::new(rules, matcher, fallback, log, jwks.sources))
 }
 
 struct Context<'a> {
@@ -190,7 +207,7 @@ impl RuleContext<'_> {
         switches: &BTreeMap<String, HandlerSwitch>,
         handlers: &[RawHandler],
         names: &[&str],
-        build: impl Fn(&str, Value) -> Result<T, String>,
+        mut build: impl FnMut(&str, Value) -> Result<T, String>,
     ) -> Result<Vec<T>, ConfigError> {
         let mut built = Vec::with_capacity(handlers.len());
         for (i, h) in handlers.iter().enumerate() {
@@ -246,6 +263,7 @@ impl Context<'_> {
 
 fn compile_rule(
     ctx: &Context<'_>,
+    jwks: &mut JwksRegistry,
     strategy: Strategy,
     raw: RawRule,
 ) -> Result<(Rule, Pattern), ConfigError> {
@@ -283,7 +301,7 @@ fn compile_rule(
         ctx.authenticators,
         &raw.authenticators,
         Authenticator::NAMES,
-        |name, config| Authenticator::build(name, config, ctx.clusters),
+        |name, config| Authenticator::build(name, config, ctx.clusters, jwks),
     )?;
 
     let authz = raw.authorizer.ok_or_else(|| {

@@ -7,8 +7,11 @@ pub mod effect;
 pub mod request;
 pub mod session;
 
+use crate::authn::jwt::Verified;
 use crate::authn::{Authenticator, AuthnStep, Ctx, Input};
 use crate::authz::Authorizer;
+use crate::cache::jwks::{JwksStore, Source};
+use crate::cache::lru::Lru;
 use crate::cache::session::{Key, SessionCache};
 use crate::cache::SharedData;
 use crate::config::raw::LogSection;
@@ -79,14 +82,22 @@ pub struct Filter {
     matcher: Matcher,
     fallback: Vec<ErrorHandler>,
     pub log: LogSettings,
+    /// Every `jwks_urls` entry of every `jwt` handler, once.
+    pub jwks_sources: Vec<Source>,
 }
 
 /// Bytes the session cache of one VM may hold.
 const SESSION_CACHE_BYTES: usize = 32 << 20;
+/// Verified JWTs one VM keeps.
+const TOKEN_CACHE_ENTRIES: usize = 10_000;
+const TOKEN_CACHE_BYTES: usize = 16 << 20;
 
 /// What one VM (one Envoy worker) remembers between requests; reset with each configuration.
 pub struct VmState {
     pub sessions: SessionCache,
+    pub jwks: JwksStore,
+    /// Verified JWTs by the SHA-256 of the token.
+    pub tokens: Lru<[u8; 32], Verified>,
 }
 
 impl Filter {
@@ -100,6 +111,8 @@ impl Filter {
             .unwrap_or(0);
         VmState {
             sessions: SessionCache::new(entries, SESSION_CACHE_BYTES),
+            jwks: JwksStore::new(self.jwks_sources.len()),
+            tokens: Lru::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES),
         }
     }
 
@@ -108,12 +121,14 @@ impl Filter {
         matcher: Matcher,
         fallback: Vec<ErrorHandler>,
         log: LogSettings,
+        jwks_sources: Vec<Source>,
     ) -> Filter {
         Filter {
             rules,
             matcher,
             fallback,
             log,
+            jwks_sources,
         }
     }
 }
@@ -174,6 +189,7 @@ pub struct Exchange {
     state: State,
     next_call: u32,
     decision: Option<Decision>,
+    started_ms: u64,
 }
 
 /// The environment of one step: the time and the proxy's shared data.
@@ -191,6 +207,7 @@ impl Exchange {
             state: State::Start,
             next_call: 0,
             decision: None,
+            started_ms: 0,
         }
     }
 
@@ -208,6 +225,7 @@ impl Exchange {
         if !matches!(self.state, State::Start) {
             return Vec::new();
         }
+        self.started_ms = env.now_ms;
         let request = match Request::from_header_map(headers) {
             Ok(r) => r,
             Err(e) => return self.fail(&e, None, None, ""),
@@ -326,8 +344,9 @@ impl Exchange {
             let mut vm = self.vm.borrow_mut();
             let mut ctx = Ctx {
                 now_ms: env.now_ms,
+                started_ms: self.started_ms,
                 waiter: self.id,
-                sessions: &mut vm.sessions,
+                vm: &mut vm,
                 shared: env.shared,
                 wake: &mut wake,
             };

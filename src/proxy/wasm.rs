@@ -2,7 +2,8 @@
 //! helpers unwrap host errors, and a panic here would trap the VM.
 
 use super::host::Host;
-use super::http::{Flow, HttpFilter, Loaded};
+use super::http::{Flow, HttpFilter};
+use super::root::RootFilter;
 use super::MAX_CALLOUT_BODY;
 use crate::cache::SharedData;
 use crate::pipeline::callout::{Callout, CalloutResult};
@@ -18,20 +19,34 @@ use std::time::{Duration, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(WasmLevel::Trace);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { loaded: None, registry: Rc::default() })
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(Root {
+            inner: RootFilter::default(),
+            host: ProxyHost { id: context_id, registry: Rc::default() },
+        })
     });
 }}
 
-/// The VM's live HTTP contexts by id, so one request can wake another.
+/// The VM's live HTTP contexts by id, so one request (or the root's tick) can wake another.
 type Registry = Rc<RefCell<HashMap<u32, Weak<RefCell<HttpFilter>>>>>;
 
 struct Root {
-    loaded: Option<Loaded>,
-    registry: Registry,
+    inner: RootFilter,
+    host: ProxyHost,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
+        self.inner
+            .on_callout_response(&self.host, token, num_headers, body_size);
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -39,46 +54,29 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let host = ProxyHost {
-            id: 0,
-            registry: Rc::clone(&self.registry),
-        };
-        match crate::config::load(&bytes) {
-            Ok(filter) => {
-                host.log(
-                    LogLevel::Info,
-                    &format!(
-                        "portcullis: configuration loaded, {} rules",
-                        filter.rules.len()
-                    ),
-                );
-                self.loaded = Some(Loaded::new(filter));
-                true
-            }
-            Err(e) => {
-                host.log(
-                    LogLevel::Error,
-                    &format!("portcullis: configuration refused: {e}"),
-                );
-                self.loaded = None;
-                false
-            }
-        }
+        let ok = self.inner.configure(&bytes, &self.host);
+        let _ = hostcalls::set_tick_period(Duration::from_millis(self.inner.tick_period_ms()));
+        ok
+    }
+
+    fn on_tick(&mut self) {
+        self.inner.on_tick(&self.host);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let inner = Rc::new(RefCell::new(HttpFilter::new(
-            self.loaded.as_ref(),
+            self.inner.loaded(),
             context_id,
         )));
-        self.registry
+        self.host
+            .registry
             .borrow_mut()
             .insert(context_id, Rc::downgrade(&inner));
         Some(Box::new(Http {
             inner,
             host: ProxyHost {
                 id: context_id,
-                registry: Rc::clone(&self.registry),
+                registry: Rc::clone(&self.host.registry),
             },
         }))
     }

@@ -1,7 +1,6 @@
 //! Scenario tables (`tests/scenarios/*.yaml`, format in its README): loading, and judging what
 //! a tier observed against what a case expects. Every tier that runs the tables uses this file,
 //! so the tables mean the same thing everywhere.
-#![allow(dead_code)] // each test crate uses its own part of this module
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -17,6 +16,10 @@ pub struct Table {
     pub config: Option<serde_yaml::Value>,
     #[serde(default)]
     pub config_error: Option<String>,
+    /// The proxy is warm: its root context fetched this JWKS (path from the repo root) before
+    /// each case starts, and those fetches are not among the case's callouts.
+    #[serde(default)]
+    pub jwks_file: Option<String>,
     #[serde(default)]
     pub cases: Vec<Case>,
 }
@@ -53,8 +56,19 @@ fn get() -> String {
 #[serde(untagged)]
 pub enum HeaderValue {
     Text(String),
-    Hex { hex: String },
-    Repeat { repeat: String, times: usize },
+    Hex {
+        hex: String,
+    },
+    Repeat {
+        repeat: String,
+        times: usize,
+    },
+    /// A JWT minted with the test keys, after an optional prefix such as `"Bearer "`.
+    Jwt {
+        jwt: super::mint::JwtSpec,
+        #[serde(default)]
+        prefix: String,
+    },
 }
 
 impl HeaderValue {
@@ -66,6 +80,9 @@ impl HeaderValue {
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
                 .collect(),
             HeaderValue::Repeat { repeat, times } => repeat.repeat(*times).into_bytes(),
+            HeaderValue::Jwt { jwt, prefix } => {
+                format!("{prefix}{}", super::mint::mint(jwt)).into_bytes()
+            }
         }
     }
 }
@@ -102,16 +119,20 @@ pub struct Respond {
     pub body: Option<String>,
     #[serde(default)]
     pub body_json: Option<serde_json::Value>,
+    /// A file whose bytes are the body, from the repo root.
+    #[serde(default)]
+    pub body_file: Option<String>,
     #[serde(default)]
     pub fail: bool,
 }
 
 impl Respond {
     pub fn body_bytes(&self) -> Vec<u8> {
-        match (&self.body, &self.body_json) {
-            (Some(b), _) => b.as_bytes().to_vec(),
-            (None, Some(j)) => j.to_string().into_bytes(),
-            (None, None) => Vec::new(),
+        match (&self.body, &self.body_json, &self.body_file) {
+            (Some(b), _, _) => b.as_bytes().to_vec(),
+            (None, Some(j), _) => j.to_string().into_bytes(),
+            (None, None, Some(f)) => std::fs::read(root().join(f)).expect("body_file"),
+            (None, None, None) => Vec::new(),
         }
     }
 }

@@ -1,0 +1,249 @@
+//! `jwt`: bearer JWTs verified against JWKS fetched by callout. Every cheap rejection runs
+//! before any signature math (structure, algorithm, time claims, audience, issuer, scope, key
+//! id). Verified tokens are cached by hash until `exp` or until their key leaves the JWKS, and
+//! the claim checks run again on every hit.
+
+use super::token::TokenFrom;
+use super::{AuthnStep, Ctx, Input};
+use crate::cache::jwks::{Missing, Source};
+use crate::config::clusters::Clusters;
+use crate::errors::PipelineError;
+use crate::jose::claims::{self, Rules};
+use crate::jose::scope::Strategy;
+use crate::jose::token::{Parsed, TokenError};
+use crate::pipeline::session::Query;
+use serde::Deserialize;
+use serde_json::Value;
+use std::rc::Rc;
+
+/// Verified tokens without `exp` are trusted from the cache this long.
+const NO_EXP_CACHE_MS: u64 = 300_000;
+/// Clock skew tolerated on `nbf` and `iat` (a token the IdP just issued must not fail because
+/// the proxy's clock is a little behind). `exp` gets none: an expired token is never accepted.
+pub const SKEW_MS: u64 = 60_000;
+pub const DEFAULT_JWKS_TTL_MS: u64 = 30_000;
+pub const DEFAULT_JWKS_MAX_WAIT_MS: u64 = 1_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub jwks_urls: Vec<String>,
+    #[serde(default)]
+    pub allowed_algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    pub required_scope: Vec<String>,
+    #[serde(default)]
+    pub scope_strategy: Option<String>,
+    #[serde(default)]
+    pub target_audience: Vec<String>,
+    #[serde(default)]
+    pub trusted_issuers: Vec<String>,
+    #[serde(default)]
+    pub token_from: Option<TokenFrom>,
+    /// Read from the global config only, as Oathkeeper does; accepted here and ignored.
+    #[serde(default)]
+    pub jwks_max_wait: Option<String>,
+    #[serde(default)]
+    pub jwks_ttl: Option<String>,
+}
+
+/// A token whose signature checked out, and the key that checked it.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    subject: String,
+    claims: Rc<Value>,
+    source: usize,
+    kid: String,
+}
+
+/// Algorithms this build verifies.
+const ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256",
+    "HS384", "HS512",
+];
+
+#[derive(Debug, Clone)]
+pub struct Jwt {
+    /// Indexes into the filter's JWKS sources.
+    sources: Vec<usize>,
+    rules: Rules,
+    token_from: Option<TokenFrom>,
+    max_wait_ms: u64,
+}
+
+/// The global JWKS settings and the sources every `jwt` handler registered so far.
+#[derive(Debug, Default)]
+pub struct JwksRegistry {
+    pub sources: Vec<Source>,
+    pub ttl_ms: u64,
+    pub max_wait_ms: u64,
+}
+
+impl JwksRegistry {
+    fn register(&mut self, url: &str, clusters: &Clusters) -> Result<usize, String> {
+        if let Some(i) = self.sources.iter().position(|s| s.url == url) {
+            return Ok(i);
+        }
+        let target = clusters
+            .resolve(url)
+            .map_err(|e| format!("jwks_urls: {e}"))?;
+        self.sources.push(Source::new(url, target, self.ttl_ms));
+        Ok(self.sources.len() - 1)
+    }
+}
+
+impl Jwt {
+    pub fn build(
+        raw: RawConfig,
+        clusters: &Clusters,
+        registry: &mut JwksRegistry,
+    ) -> Result<Jwt, String> {
+        if raw.jwks_urls.is_empty() {
+            return Err("jwks_urls must list at least one URL".into());
+        }
+        if let Some(t) = &raw.token_from {
+            t.validate()?;
+        }
+        let sources = raw
+            .jwks_urls
+            .iter()
+            .map(|url| registry.register(url, clusters))
+            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_algorithms = raw
+            .allowed_algorithms
+            .unwrap_or_else(|| vec!["RS256".to_string()]);
+        if let Some(a) = allowed_algorithms
+            .iter()
+            .find(|a| !ALGORITHMS.contains(&a.as_str()))
+        {
+            return Err(format!(
+                "allowed_algorithms: {a:?} is not one of {}",
+                ALGORITHMS.join(", ")
+            ));
+        }
+        let strategy = raw.scope_strategy.as_deref().unwrap_or("none");
+        let scope_strategy = Strategy::parse(strategy).ok_or_else(|| {
+            format!("scope_strategy: {strategy:?} is not none, exact, hierarchic or wildcard")
+        })?;
+        Ok(Jwt {
+            sources,
+            rules: Rules {
+                allowed_algorithms,
+                trusted_issuers: raw.trusted_issuers,
+                target_audience: raw.target_audience,
+                required_scope: raw.required_scope,
+                scope_strategy,
+                skew_ms: SKEW_MS,
+            },
+            token_from: raw.token_from,
+            max_wait_ms: registry.max_wait_ms,
+        })
+    }
+
+    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let Some(token) = super::token::extract(
+            self.token_from.as_ref(),
+            &input.request.headers,
+            Query(input.query),
+        ) else {
+            return AuthnStep::NotResponsible;
+        };
+        let parsed = match Parsed::parse(&token) {
+            Ok(p) => p,
+            Err(TokenError::NotAJwt) => return AuthnStep::NotResponsible,
+            Err(e) => return reject(e.to_string()),
+        };
+        if let Err(e) = self.rules.algorithm_allowed(&parsed.alg) {
+            return reject(e.to_string());
+        }
+        let Some(kid) = parsed.kid.as_deref() else {
+            return reject(TokenError::MissingKid.to_string());
+        };
+        let key = hmac_sha256::Hash::hash(token.as_bytes());
+        if let Some(v) = ctx.vm.tokens.get(&key, ctx.now_ms).cloned() {
+            let published = ctx
+                .vm
+                .jwks
+                .keys(v.source)
+                .is_some_and(|ks| ks.get(&v.kid).is_some());
+            if published {
+                let checked = match v.claims.as_object() {
+                    Some(c) => self.rules.check(c, ctx.now_ms),
+                    None => Ok(()),
+                };
+                return match checked {
+                    Ok(()) => AuthnStep::Authenticated {
+                        subject: v.subject,
+                        extra: v.claims,
+                    },
+                    Err(e) => reject(e.to_string()),
+                };
+            }
+            ctx.vm.tokens.remove(&key);
+        }
+        if let Err(e) = self.rules.check(&parsed.claims, ctx.now_ms) {
+            return reject(e.to_string());
+        }
+        let found = self.sources.iter().find_map(|&s| {
+            let keys = ctx.vm.jwks.keys(s)?;
+            keys.get(kid).map(|k| (s, k.clone()))
+        });
+        let Some((source, jwk)) = found else {
+            return self.missing_key(kid, ctx);
+        };
+        if let Err(e) = parsed.verify(&token, &jwk, ctx.now_ms / 1000, SKEW_MS / 1000) {
+            return reject(e.to_string());
+        }
+        let mut claims = parsed.claims;
+        claims::normalize_scope(&mut claims);
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let until = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(ctx.now_ms + NO_EXP_CACHE_MS, |exp| (exp * 1000.0) as u64);
+        let claims = Rc::new(Value::Object(claims));
+        let verified = Verified {
+            subject: subject.clone(),
+            claims: Rc::clone(&claims),
+            source,
+            kid: kid.to_string(),
+        };
+        ctx.vm
+            .tokens
+            .insert(key, verified, 256 + token.len() * 2, until);
+        AuthnStep::Authenticated {
+            subject,
+            extra: claims,
+        }
+    }
+
+    /// No published key fits: wait for the first keys or for one refetch, else refuse.
+    fn missing_key(&self, kid: &str, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let deadline = ctx.started_ms.saturating_add(self.max_wait_ms);
+        let any_keys = self.sources.iter().any(|&s| ctx.vm.jwks.keys(s).is_some());
+        let mut wait = false;
+        for &s in &self.sources {
+            wait |= ctx.vm.jwks.missing(s, ctx.waiter, deadline, ctx.now_ms) == Missing::Wait;
+        }
+        if wait {
+            AuthnStep::Wait
+        } else if any_keys {
+            reject(format!(
+                "JSON Web Key ID \"{kid}\" with use \"sig\" could not be found in any of the configured JSON Web Key Sets"
+            ))
+        } else {
+            AuthnStep::Rejected(PipelineError::Unavailable(
+                "the JSON Web Key Sets could not be fetched in time".into(),
+            ))
+        }
+    }
+}
+
+fn reject(reason: String) -> AuthnStep {
+    AuthnStep::Rejected(PipelineError::Unauthorized(Some(reason)))
+}

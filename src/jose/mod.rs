@@ -1,0 +1,8 @@
+//! JOSE: JSON Web Key sets, compact JWTs, Oathkeeper's claim checks and fosite's scope
+//! strategies. Parsing and checks are ours so that every cheap rejection happens before any
+//! signature math; the signature math itself is jwt-simple's.
+
+pub mod claims;
+pub mod jwk;
+pub mod scope;
+pub mod token;

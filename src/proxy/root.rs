@@ -1,0 +1,129 @@
+//! The root-context logic: loading the configuration, and the background work of a VM (JWKS
+//! fetches from the tick), through a `Host`.
+
+use super::host::Host;
+use super::http::Loaded;
+use crate::cache::jwks::MAX_JWKS_BYTES;
+use crate::pipeline::callout::CalloutResult;
+use crate::pipeline::LogLevel;
+
+/// How often the root context ticks when it has key sets to keep fresh. Requests waiting for
+/// keys wait at most this long before their fetch starts.
+pub const TICK_MS: u64 = 100;
+
+#[derive(Default)]
+pub struct RootFilter {
+    loaded: Option<Loaded>,
+    /// Host token → JWKS source index.
+    pending: Vec<(u32, usize)>,
+}
+
+impl RootFilter {
+    pub fn loaded(&self) -> Option<&Loaded> {
+        self.loaded.as_ref()
+    }
+
+    /// Loads a configuration. On failure the previous one is dropped too, so requests are
+    /// refused rather than served by rules the operator replaced.
+    pub fn configure(&mut self, bytes: &[u8], host: &impl Host) -> bool {
+        self.pending.clear();
+        match crate::config::load(bytes) {
+            Ok(filter) => {
+                host.log(
+                    LogLevel::Info,
+                    &format!(
+                        "portcullis: configuration loaded: {} rules, {} JWKS URLs",
+                        filter.rules.len(),
+                        filter.jwks_sources.len()
+                    ),
+                );
+                self.loaded = Some(Loaded::new(filter));
+                true
+            }
+            Err(e) => {
+                host.log(
+                    LogLevel::Error,
+                    &format!("portcullis: configuration refused: {e}"),
+                );
+                self.loaded = None;
+                false
+            }
+        }
+    }
+
+    /// The tick period the loaded configuration needs; 0 turns ticking off.
+    pub fn tick_period_ms(&self) -> u64 {
+        match &self.loaded {
+            Some(l) if !l.filter.jwks_sources.is_empty() => TICK_MS,
+            _ => 0,
+        }
+    }
+
+    pub fn on_tick(&mut self, host: &impl Host) {
+        let Some(loaded) = &self.loaded else { return };
+        let (calls, wake) =
+            loaded
+                .vm
+                .borrow_mut()
+                .jwks
+                .on_tick(&loaded.filter.jwks_sources, host.now_ms(), host);
+        let mut failed = Vec::new();
+        for (source, callout) in calls {
+            match host.dispatch(&callout) {
+                Some(token) => self.pending.push((token, source)),
+                None => {
+                    host.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "JWKS fetch to cluster {} could not be dispatched",
+                            callout.cluster
+                        ),
+                    );
+                    failed.push(source);
+                }
+            }
+        }
+        wake.into_iter().for_each(|id| host.wake(id));
+        for source in failed {
+            self.fetched(host, source, CalloutResult::Failed);
+        }
+    }
+
+    pub fn on_callout_response(
+        &mut self,
+        host: &impl Host,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+    ) {
+        let Some(pos) = self.pending.iter().position(|(t, _)| *t == token) else {
+            return;
+        };
+        let (_, source) = self.pending.swap_remove(pos);
+        let result = if body_size > MAX_JWKS_BYTES {
+            CalloutResult::Failed
+        } else {
+            host.callout_result(num_headers, body_size)
+        };
+        self.fetched(host, source, result);
+    }
+
+    fn fetched(&self, host: &impl Host, source: usize, result: CalloutResult) {
+        let Some(loaded) = &self.loaded else { return };
+        let sources = &loaded.filter.jwks_sources;
+        if !matches!(result, CalloutResult::Response { status: 200, .. }) {
+            let url = sources.get(source).map_or("?", |s| s.url.as_str());
+            host.log(
+                LogLevel::Warn,
+                &format!("JWKS fetch from {url} failed; keeping the keys we have"),
+            );
+        }
+        let wake =
+            loaded
+                .vm
+                .borrow_mut()
+                .jwks
+                .on_fetched(sources, source, result, host.now_ms(), host);
+        wake.into_iter().for_each(|id| host.wake(id));
+    }
+}
