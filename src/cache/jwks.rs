@@ -155,6 +155,17 @@ impl JwksStore {
         self.states.get(source).and_then(|s| s.keys.as_ref())
     }
 
+    /// Creates the shared meta entries that do not exist yet. Called from `on_configure`, before
+    /// any tick: Envoy's CAS cannot guard a key that does not exist, so without this two
+    /// workers' first ticks could both take the lease.
+    pub fn prepare(sources: &[Source], shared: &dyn SharedData) {
+        for source in sources {
+            if shared.get(&source.meta_key()).is_none() {
+                Meta::default().write(shared, source, None);
+            }
+        }
+    }
+
     /// Whether every source has had keys at least once.
     pub fn ready(&self) -> bool {
         self.states.iter().all(|s| s.keys.is_some())

@@ -3,7 +3,7 @@
 
 use super::host::Host;
 use super::http::Loaded;
-use crate::cache::jwks::MAX_JWKS_BYTES;
+use crate::cache::jwks::{JwksStore, MAX_JWKS_BYTES};
 use crate::pipeline::callout::CalloutResult;
 use crate::pipeline::LogLevel;
 
@@ -37,6 +37,7 @@ impl RootFilter {
                         filter.jwks_sources.len()
                     ),
                 );
+                JwksStore::prepare(&filter.jwks_sources, host);
                 self.loaded = Some(Loaded::new(filter));
                 true
             }

@@ -40,7 +40,18 @@ def kratos():
     proc.kill()
 
 
-class Kratos:
+
+
+@pytest.fixture(scope="session")
+def jwks():
+    proc, port = envoy_harness.start_script("jwks.py")
+    yield Jwks(port)
+    proc.kill()
+
+
+class StandIn:
+    """Test controls shared by the stand-ins: POST /__reset, POST /__control, GET /__calls."""
+
     def __init__(self, port):
         self.port = port
 
@@ -48,10 +59,6 @@ class Kratos:
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
         urllib.request.urlopen(req, timeout=5).read()
-
-    def reset(self):
-        self._post("/__reset", {})
-        self._post("/__control", {"latency_ms": 0, "mode": "normal"})
 
     def control(self, **kw):
         self._post("/__control", kw)
@@ -61,10 +68,26 @@ class Kratos:
             return json.loads(r.read())
 
 
-def start_envoy(config_file, upstream, kratos=None, **kw):
+class Kratos(StandIn):
+    def reset(self):
+        self._post("/__reset", {})
+        self._post("/__control", {"latency_ms": 0, "mode": "normal"})
+
+
+class Jwks(StandIn):
+    def reset(self):
+        self._post("/__reset", {})
+
+    def fetches(self):
+        return self.calls()["count"]
+
+
+def start_envoy(config_file, upstream, kratos=None, jwks=None, **kw):
     require_envoy()
-    text = (ROOT / config_file).read_text() if not config_file.startswith("{") else config_file
-    return envoy_harness.Envoy(text, upstream_port=upstream, kratos_port=kratos.port if kratos else None, **kw)
+    is_text = config_file.startswith("{") or "\n" in config_file
+    text = config_file if is_text else (ROOT / config_file).read_text()
+    return envoy_harness.Envoy(text, upstream_port=upstream, kratos_port=kratos.port if kratos else None,
+                               jwks_port=jwks.port if jwks else None, **kw)
 
 
 class Response:

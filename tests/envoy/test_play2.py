@@ -1,5 +1,6 @@
-"""Play 2 (Kratos sessions) through real Envoy and the Kratos stand-in; the reference rule
-verbatim except the jwt authenticator (see test_jwt.py for Play 3)."""
+"""Play 2 (Kratos sessions) through real Envoy, the Kratos stand-in and the JWKS stand-in: the
+reference rule verbatim (cookie_session, jwt, anonymous). Play 3 (machines' JWTs) is in
+test_play3.py."""
 
 import json
 import uuid
@@ -10,6 +11,7 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, request, start_envoy, upstream_saw
+from mint import azure_mi, mint
 
 
 def identity(name):
@@ -17,8 +19,8 @@ def identity(name):
 
 
 @pytest.fixture(scope="module")
-def envoy(upstream, kratos):
-    with start_envoy("filter-config/play2.yaml", upstream, kratos) as e:
+def envoy(upstream, kratos, jwks):
+    with start_envoy("filter-config/play2.yaml", upstream, kratos, jwks) as e:
         yield e
 
 
@@ -63,6 +65,19 @@ def test_no_cookie_is_a_guest(envoy, kratos):
     assert kratos.calls() == []
 
 
+def test_a_machine_jwt_is_the_second_authenticator(envoy, kratos):
+    token = mint(azure_mi(sub="machine-7"))
+    seen = upstream_saw(request(envoy.port, "/", headers=[("Authorization", "Bearer " + token)]))
+    assert seen["headers"]["x-user-id"] == ["machine-7"]
+    assert kratos.calls() == [], "no cookie: cookie_session was not responsible"
+
+
+def test_a_cookie_wins_over_a_jwt_because_it_comes_first(envoy, kratos):
+    token = mint(azure_mi(sub="machine-7"))
+    r = request(envoy.port, "/", headers=cookie("valid-judy") + [("Authorization", "Bearer " + token)])
+    assert upstream_saw(r)["headers"]["x-user-id"] == [identity("judy")]
+
+
 def test_kratos_rate_limiting_reaches_the_client(envoy, kratos):
     kratos.control(mode="ratelimit")
     r = request(envoy.port, "/", headers=cookie("valid-carol"))
@@ -101,8 +116,8 @@ def test_concurrent_requests_for_one_session_make_one_call(envoy, kratos):
     assert len(kratos.calls()) == 1
 
 
-def test_two_workers_make_about_one_call_per_session(upstream, kratos):
-    with start_envoy("filter-config/play2.yaml", upstream, kratos, concurrency=2) as e:
+def test_two_workers_make_about_one_call_per_session(upstream, kratos, jwks):
+    with start_envoy("filter-config/play2.yaml", upstream, kratos, jwks, concurrency=2) as e:
         kratos.reset()
         with ThreadPoolExecutor(4) as pool:
             statuses = list(pool.map(lambda _: request(e.port, "/", headers=cookie("valid-heidi")).status, range(1000)))

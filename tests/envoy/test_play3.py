@@ -1,0 +1,133 @@
+"""Play 3 through real Envoy: machines calling with Azure-AD-style managed-identity JWTs, keys
+from the JWKS stand-in fetched by callout from the root context's tick and shared by workers."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import request, start_envoy, upstream_saw
+from mint import AZURE_ISSUER, azure_mi, mint
+
+HOST = "api.example.com"
+
+
+@pytest.fixture(scope="module")
+def envoy(upstream, kratos, jwks):
+    jwks.reset()
+    with start_envoy("filter-config/play3.yaml", upstream, kratos, jwks) as e:
+        yield e
+
+
+@pytest.fixture(autouse=True)
+def fresh(kratos):
+    kratos.reset()
+
+
+def call(envoy, token, path="/machines/vm-1", **kw):
+    return request(envoy.port, path, host=HOST, headers=[("Authorization", "Bearer " + token)], **kw)
+
+
+def reason(response):
+    assert response.status == 401, (response.status, response.body)
+    return response.json()["error"]["reason"]
+
+
+def test_a_managed_identity_token_forwards_its_sub(envoy):
+    seen = upstream_saw(call(envoy, mint(azure_mi(sub="vm-identity-1"))))
+    assert seen["headers"]["x-user-id"] == ["vm-identity-1"]
+    assert seen["headers"]["x-azure-app-id"] == ["app-vm-ident"]
+
+
+def test_a_repeated_token_is_served_from_the_cache(envoy):
+    token = mint(azure_mi(sub="repeat"))
+    for _ in range(20):
+        assert upstream_saw(call(envoy, token))["headers"]["x-user-id"] == ["repeat"]
+
+
+def test_a_wrong_audience_is_401(envoy):
+    r = call(envoy, mint(azure_mi(aud="https://graph.microsoft.com")))
+    assert "audience" in reason(r)
+
+
+def test_an_expired_token_is_401(envoy):
+    r = call(envoy, mint(azure_mi(now=time.time() - 7200)))
+    assert reason(r) == "token is expired"
+
+
+def test_an_unknown_key_is_401(envoy):
+    assert "could not be found" in reason(call(envoy, mint(azure_mi(), kid="not-published")))
+
+
+def test_a_bad_signature_is_401(envoy):
+    assert reason(call(envoy, mint(azure_mi(), tamper=True))) == "the token signature is invalid"
+
+
+def test_another_tenant_is_401(envoy):
+    r = call(envoy, mint(azure_mi(iss=AZURE_ISSUER.replace("1111", "9999"))))
+    assert reason(r) == "Token issuer does not match any trusted issuer"
+
+
+def test_a_bearer_that_is_not_a_jwt_moves_the_chain_on(envoy, kratos):
+    seen = upstream_saw(call(envoy, "valid-robot"))
+    assert seen["headers"]["x-user-id"] != []
+    assert len(kratos.calls()) == 1, "jwt was not responsible; bearer_token asked Kratos"
+
+
+@pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                 "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"])
+def test_every_algorithm_verifies_in_the_proxy(envoy, alg):
+    token = mint({"sub": "alg-" + alg, "scp": ["machines"], "exp": int(time.time()) + 600}, alg=alg)
+    seen = upstream_saw(call(envoy, token, path="/scoped/x"))
+    assert seen["headers"]["x-user-id"] == ["alg-" + alg]
+    assert seen["headers"]["x-scopes"] == ["machines"]
+
+
+def test_a_new_key_is_accepted_after_a_refetch_and_a_removed_one_is_refused(upstream, kratos, jwks):
+    jwks.reset()
+    jwks.control(file="jwks-rotated.json")
+    config = envoy_config_with_ttl("2s")
+    with start_envoy(config, upstream, kratos, jwks) as e:
+        assert upstream_saw(call(e, mint(azure_mi(sub="old"), key="rsa-2")))["headers"]["x-user-id"] == ["old"]
+        jwks.control(file="jwks.json")
+        assert upstream_saw(call(e, mint(azure_mi(sub="new"))))["headers"]["x-user-id"] == ["new"], \
+            "rsa-1 appeared: the unknown kid refetched"
+        token = mint(azure_mi(sub="rotating"))
+        assert upstream_saw(call(e, token))["headers"]["x-user-id"] == ["rotating"]
+        jwks.control(file="jwks-rotated.json")
+        time.sleep(3)  # past the 2 s jwks_ttl: the background refresh drops rsa-1
+        assert "could not be found" in reason(call(e, token)), "the cached token's key left the JWKS"
+
+
+def envoy_config_with_ttl(ttl):
+    from conftest import ROOT
+    return (ROOT / "filter-config/play3.yaml").read_text().replace("jwks_ttl: 30s", f"jwks_ttl: {ttl}")
+
+
+def test_two_workers_fetch_the_keys_once(upstream, kratos, jwks):
+    jwks.reset()
+    with start_envoy("filter-config/play3.yaml", upstream, kratos, jwks, concurrency=2) as e:
+        tokens = [mint(azure_mi(sub=f"m{i}")) for i in range(50)]
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(lambda i: call(e, tokens[i % 50]).status, range(400)))
+        assert statuses == [200] * 400
+        fetches = jwks.fetches()
+        print(f"400 requests over 2 workers: {fetches} JWKS fetches")
+        assert fetches == 1
+
+
+def test_before_the_first_keys_requests_wait_then_503_after_jwks_max_wait(upstream, kratos, jwks):
+    jwks.reset()
+    jwks.control(mode="down")
+    try:
+        with start_envoy("filter-config/play3.yaml", upstream, kratos, jwks) as e:
+            started = time.time()
+            r = call(e, mint(azure_mi()))
+            waited = time.time() - started
+            assert r.status == 503, (r.status, r.body)
+            assert 0.9 <= waited < 3, f"answered after {waited:.2f} s; jwks_max_wait is 1 s"
+            jwks.control(mode="normal")
+            time.sleep(2.5)  # the 1 s, then 2 s backoff
+            assert upstream_saw(call(e, mint(azure_mi(sub="later"))))["headers"]["x-user-id"] == ["later"]
+    finally:
+        jwks.reset()

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""A JWKS endpoint for tests, the demo and the benchmarks, standing in for an IdP's discovery
+keys (such as Azure AD's https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys).
+
+Every GET serves the current key set, a file from tests/keys (TEST KEYS ONLY).
+
+Test controls (JSON over HTTP on the same port):
+  GET  /__calls     how many key-set fetches were served: {"count": N, "paths": [...]}
+  POST /__reset     forget the calls; serve jwks.json normally again
+  POST /__control   {"file": "jwks-rotated.json", "mode": "normal"|"down"|"garbage",
+                     "latency_ms": N}
+
+Usage: jwks.py [PORT]   (port 0 picks one; the chosen port is printed). Binds to 127.0.0.1 only.
+"""
+
+import json
+import pathlib
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+from loopback import serve
+
+KEYS = pathlib.Path(__file__).resolve().parents[1] / "keys"
+DEFAULTS = {"file": "jwks.json", "mode": "normal", "latency_ms": 0}
+STATE = dict(DEFAULTS, paths=[])
+LOCK = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, data, content_type="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/__calls":
+            with LOCK:
+                body = {"count": len(STATE["paths"]), "paths": list(STATE["paths"])}
+            return self.reply(200, json.dumps(body).encode())
+        with LOCK:
+            STATE["paths"].append(self.path)
+            file, mode, latency = STATE["file"], STATE["mode"], STATE["latency_ms"]
+        if latency:
+            time.sleep(latency / 1000)
+        if mode == "down":
+            return self.reply(503, b'{"error":"unavailable"}')
+        if mode == "garbage":
+            return self.reply(200, b"<html>this is not a key set</html>", "text/html")
+        return self.reply(200, (KEYS / file).read_bytes())
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        with LOCK:
+            if self.path == "/__reset":
+                STATE.update(DEFAULTS, paths=[])
+            elif self.path == "/__control":
+                STATE.update({k: v for k, v in body.items() if k in DEFAULTS})
+            else:
+                return self.reply(404, b"{}")
+        self.reply(200, b"{}")
+
+
+if __name__ == "__main__":
+    serve(Handler, int(sys.argv[1]) if len(sys.argv) > 1 else 0)
