@@ -138,6 +138,7 @@ fn ops() -> Vec<(&'static str, Op)> {
             black_box(ex.on_request_headers(black_box(request.clone()), &env));
         }),
     ));
+    ops.push(jwt_cache_hit());
     ops.push((
         "sha256_cache_key",
         Box::new(move || {
@@ -181,4 +182,79 @@ fn main() {
             start.elapsed().as_nanos() as f64 / n as f64
         );
     }
+}
+
+/// A whole request through Play 3's jwt rule whose RS256 token is already verified and cached.
+fn jwt_cache_hit() -> (&'static str, Op) {
+    use jwt_simple::prelude::*;
+    const NOW_MS: u64 = 1_700_000_000_000;
+    let play3 = std::fs::read("filter-config/play3.yaml").unwrap();
+    let loaded = portcullis::proxy::http::Loaded::new(portcullis::config::load(&play3).unwrap());
+    let jwks = std::fs::read("tests/keys/jwks.json").unwrap();
+    loaded.vm.borrow_mut().jwks.on_fetched(
+        &loaded.filter.jwks_sources,
+        0,
+        portcullis::pipeline::callout::CalloutResult::Response {
+            status: 200,
+            headers: vec![],
+            body: jwks,
+        },
+        NOW_MS,
+        &NoShared,
+    );
+    let pem = std::fs::read_to_string("tests/keys/rsa-1.pem").unwrap();
+    let key = RS256KeyPair::from_pem(&pem).unwrap().with_key_id("rsa-1");
+    let claims = serde_json::json!({
+        "aud": "https://management.azure.com",
+        "iss": "https://sts.windows.net/11111111-2222-3333-4444-555555555555/",
+        "sub": "9f1c1a6e-managed-identity", "appid": "app-9f1c1a6e", "tid": "11111111-2222-3333-4444-555555555555",
+        "iat": 1_699_999_000, "nbf": 1_699_999_000, "exp": 1_700_003_600,
+    });
+    let claims = JWTClaims {
+        issued_at: None,
+        expires_at: None,
+        invalid_before: None,
+        audiences: None,
+        issuer: None,
+        jwt_id: None,
+        subject: None,
+        nonce: None,
+        custom: claims,
+    };
+    let token = key.sign(claims).unwrap();
+    let request: Vec<(String, Vec<u8>)> = vec![
+        (":authority".into(), b"api.example.com".to_vec()),
+        (":path".into(), b"/machines/bench".to_vec()),
+        (":method".into(), b"GET".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        (
+            "authorization".into(),
+            format!("Bearer {token}").into_bytes(),
+        ),
+    ];
+    let run = move || {
+        let mut ex = portcullis::pipeline::Exchange::new(
+            Rc::clone(&loaded.filter),
+            Rc::clone(&loaded.vm),
+            1,
+        );
+        let env = portcullis::pipeline::Env {
+            now_ms: NOW_MS,
+            shared: &NoShared,
+        };
+        ex.on_request_headers(black_box(request.clone()), &env)
+    };
+    let first = run();
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, portcullis::pipeline::effect::Effect::Continue)),
+        "the token verifies: {first:?}"
+    );
+    (
+        "pipeline_jwt_cache_hit",
+        Box::new(move || {
+            black_box(run());
+        }),
+    )
 }

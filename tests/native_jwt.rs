@@ -253,3 +253,31 @@ fn verified_tokens_are_cached_until_exp_and_bad_signatures_never() {
     }
     assert_eq!(cached(), 0, "a bad signature is never cached as valid");
 }
+
+#[test]
+fn a_token_cached_under_one_rule_is_checked_again_under_another() {
+    let vm = Vm::configured(&play3(), Rc::default(), NOW);
+    warm(&vm, "jwks.json");
+    let claims = serde_json::json!({"aud": AUD, "iss": ISS, "sub": "hs", "scp": ["machines"]});
+    let t = mint(&JwtSpec {
+        alg: "HS256".into(),
+        key: None,
+        kid: None,
+        claims: claims.as_object().unwrap().clone(),
+        tamper: false,
+    });
+    let mut scoped = request(&t);
+    scoped[3].1 = b"/scoped/x".to_vec();
+    vm.send(1, scoped);
+    assert_eq!(
+        forwarded_user(&vm, 1).as_deref(),
+        Some("hs"),
+        "azure-scoped allows HS256"
+    );
+    vm.send(2, request(&t));
+    assert_eq!(
+        status(&vm, 2),
+        Some(401),
+        "azure-machines allows RS256 only, cached or not"
+    );
+}

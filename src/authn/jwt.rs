@@ -48,13 +48,15 @@ pub struct RawConfig {
     pub jwks_ttl: Option<String>,
 }
 
-/// A token whose signature checked out, and the key that checked it.
+/// A token whose signature checked out, and the key that checked it. The cache is per VM, not
+/// per rule: a hit counts only for a rule that trusts the same JWKS and algorithm.
 #[derive(Debug, Clone)]
 pub struct Verified {
     subject: String,
     claims: Rc<Value>,
     source: usize,
     kid: String,
+    alg: String,
 }
 
 /// Algorithms this build verifies.
@@ -149,6 +151,10 @@ impl Jwt {
         ) else {
             return AuthnStep::NotResponsible;
         };
+        let key = hmac_sha256::Hash::hash(token.as_bytes());
+        if let Some(step) = self.cached(&key, ctx) {
+            return step;
+        }
         let parsed = match Parsed::parse(&token) {
             Ok(p) => p,
             Err(TokenError::NotAJwt) => return AuthnStep::NotResponsible,
@@ -160,28 +166,6 @@ impl Jwt {
         let Some(kid) = parsed.kid.as_deref() else {
             return reject(TokenError::MissingKid.to_string());
         };
-        let key = hmac_sha256::Hash::hash(token.as_bytes());
-        if let Some(v) = ctx.vm.tokens.get(&key, ctx.now_ms).cloned() {
-            let published = ctx
-                .vm
-                .jwks
-                .keys(v.source)
-                .is_some_and(|ks| ks.get(&v.kid).is_some());
-            if published {
-                let checked = match v.claims.as_object() {
-                    Some(c) => self.rules.check(c, ctx.now_ms),
-                    None => Ok(()),
-                };
-                return match checked {
-                    Ok(()) => AuthnStep::Authenticated {
-                        subject: v.subject,
-                        extra: v.claims,
-                    },
-                    Err(e) => reject(e.to_string()),
-                };
-            }
-            ctx.vm.tokens.remove(&key);
-        }
         if let Err(e) = self.rules.check(&parsed.claims, ctx.now_ms) {
             return reject(e.to_string());
         }
@@ -212,6 +196,7 @@ impl Jwt {
             claims: Rc::clone(&claims),
             source,
             kid: kid.to_string(),
+            alg: parsed.alg.clone(),
         };
         ctx.vm
             .tokens
@@ -220,6 +205,35 @@ impl Jwt {
             subject,
             extra: claims,
         }
+    }
+
+    /// The answer for a token verified before, if it counts for this rule: the same JWKS, an
+    /// allowed algorithm, a key still published. The claim checks run again.
+    fn cached(&self, key: &[u8; 32], ctx: &mut Ctx<'_>) -> Option<AuthnStep> {
+        let vm = &mut *ctx.vm;
+        let v = vm.tokens.get(key, ctx.now_ms)?;
+        if !self.sources.contains(&v.source) || self.rules.algorithm_allowed(&v.alg).is_err() {
+            return None;
+        }
+        let published = vm
+            .jwks
+            .keys(v.source)
+            .is_some_and(|ks| ks.get(&v.kid).is_some());
+        if !published {
+            vm.tokens.remove(key);
+            return None;
+        }
+        let checked = match v.claims.as_object() {
+            Some(c) => self.rules.check(c, ctx.now_ms),
+            None => Ok(()),
+        };
+        Some(match checked {
+            Ok(()) => AuthnStep::Authenticated {
+                subject: v.subject.clone(),
+                extra: Rc::clone(&v.claims),
+            },
+            Err(e) => reject(e.to_string()),
+        })
     }
 
     /// No published key fits: wait for the first keys or for one refetch, else refuse.

@@ -1,10 +1,12 @@
 """Test JWTs for every algorithm, signed with the committed TEST keys in tests/keys (the Python
 twin of tests/common/mint.rs, for the Envoy tier, the demo and the benchmarks)."""
 
+import functools
 import pathlib
 import time
 
 import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 KEYS = pathlib.Path(__file__).resolve().parents[1] / "keys"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -18,12 +20,19 @@ def default_key(alg):
     return {"ES256": "ec256-1", "ES384": "ec384-1", "EdDSA": "ed25519-1"}.get(alg, "hmac-1")
 
 
+@functools.cache
+def signing_key(name, hmac):
+    """Loaded once: validating an RSA key on every load costs milliseconds."""
+    if hmac:
+        return (KEYS / f"{name}.secret").read_bytes()
+    return load_pem_private_key((KEYS / f"{name}.pem").read_bytes(), password=None)
+
+
 def mint(claims, alg="RS256", key=None, kid=None, tamper=False):
     key = key or default_key(alg)
     kid = key if kid is None else kid
-    path = KEYS / (f"{key}.secret" if alg.startswith("HS") else f"{key}.pem")
     headers = {"kid": kid} if kid else {}
-    token = jwt.encode(claims, path.read_bytes(), algorithm=alg, headers=headers)
+    token = jwt.encode(claims, signing_key(key, alg.startswith("HS")), algorithm=alg, headers=headers)
     if tamper:
         head, sig = token.rsplit(".", 1)
         token = head + "." + sig[:2] + ("B" if sig[2] == "A" else "A") + sig[3:]
