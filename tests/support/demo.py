@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`make run`: Envoy with portcullis (filter-config/play2.yaml) on 127.0.0.1:10000 in front of the
-echo upstream and the Kratos stand-in. Prints what to try; Ctrl-C stops everything."""
+echo upstream, the Kratos stand-in and the JWKS stand-in. Prints what to try; Ctrl-C stops
+everything."""
 
 import signal
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import envoy_harness  # noqa: E402
+import mint  # noqa: E402
 
 LISTEN = 10000
 
@@ -17,13 +19,16 @@ def main():
     config = (envoy_harness.ROOT / "filter-config/play2.yaml").read_text()
     upstream, upstream_port = envoy_harness.start_script("echo_upstream.py")
     kratos, kratos_port = envoy_harness.start_script("kratos.py")
+    jwks, jwks_port = envoy_harness.start_script("jwks.py")
+    token = mint.mint(mint.azure_mi(sub="demo-vm", lifetime=86400))
     try:
         with envoy_harness.Envoy(config, upstream_port=upstream_port, kratos_port=kratos_port,
-                                 listen_port=LISTEN) as e:
+                                 jwks_port=jwks_port, listen_port=LISTEN) as e:
             base = f"http://127.0.0.1:{e.port}"
             print(f"""
 portcullis is running: Envoy {base} (admin http://127.0.0.1:{e.admin}), filter-config/play2.yaml,
-echo upstream on :{upstream_port}, Kratos stand-in on :{kratos_port}. Envoy log: {e.log_path}
+echo upstream on :{upstream_port}, Kratos stand-in on :{kratos_port}, JWKS stand-in on :{jwks_port}.
+Envoy log: {e.log_path}
 
   # a guest: no session cookie
   curl -s {base}/anything -H 'Host: echo.example.com'
@@ -31,6 +36,8 @@ echo upstream on :{upstream_port}, Kratos stand-in on :{kratos_port}. Envoy log:
   curl -s {base}/anything -H 'Host: echo.example.com' -H 'Cookie: ory_kratos_session=valid-alice'
   # an invalid session: 401, no fall-through to guest
   curl -s {base}/anything -H 'Host: echo.example.com' -H 'Cookie: ory_kratos_session=expired'
+  # a machine with an Azure-AD-style JWT (signed with a TEST key, valid for a day)
+  curl -s {base}/anything -H 'Host: echo.example.com' -H 'Authorization: Bearer {token}'
   # a session token, as apps send it
   curl -s {base}/v1/me -H 'Host: api.example.com' -H 'X-Session-Token: valid-bob'
   # no rule for this host: 404
@@ -48,6 +55,7 @@ Ctrl-C stops Envoy and the stand-ins.""", flush=True)
     finally:
         upstream.kill()
         kratos.kill()
+        jwks.kill()
 
 
 if __name__ == "__main__":
