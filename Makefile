@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WASM := target/wasm32-wasip1/release/portcullis.wasm
 
-.PHONY: all toolchain venv build run test test-native test-host test-envoy lint bench bench-fuel clean
+.PHONY: all toolchain venv build run test test-native test-envoy lint bench bench-quick bench-tools clean
 
 all: build
 
@@ -27,13 +27,10 @@ build: toolchain
 run: build venv
 	$(PY) tests/support/demo.py
 
-test: toolchain venv build test-native test-host test-envoy
+test: toolchain venv build test-native test-envoy
 
 test-native:
 	$(CARGO) test --workspace
-
-test-host: build
-	@if [ -d tests/host ]; then $(CARGO) test -p portcullis-host --release; fi
 
 test-envoy: build venv
 	$(VENV)/bin/pytest tests/envoy -q
@@ -43,13 +40,18 @@ lint: toolchain
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target wasm32-wasip1 --lib -- -D warnings
 
-bench: build venv
+# wrk drives the Envoy benchmarks, valgrind (callgrind) counts instructions; both from apt.
+bench-tools:
+	@command -v wrk >/dev/null && command -v valgrind >/dev/null || \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y wrk valgrind
+
+bench: build venv bench-tools
 	bash benches/micro.sh
 	$(PY) benches/envoy_bench.py $(BENCH_ARGS)
 
-bench-quick: build venv
+bench-quick: build venv bench-tools
 	bash benches/micro.sh
-	$(PY) benches/envoy_bench.py --quick
+	$(PY) benches/envoy_bench.py --quick $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

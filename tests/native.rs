@@ -320,3 +320,76 @@ fn negative_caching_is_opt_in() {
     assert_eq!(vm.dispatched.borrow().len(), 1);
     assert!(matches!(vm.ending(2), Ending::Reply { status: 401, .. }));
 }
+
+#[test]
+fn trace_headers_reach_the_callout_but_not_the_cache_key() {
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
+    let mut first = cookie_request("traced", "/");
+    first.push(("x-request-id".into(), b"req-1".to_vec()));
+    vm.send(1, first);
+    let callout = vm.dispatched.borrow()[0].2.clone();
+    assert!(callout
+        .headers
+        .contains(&("x-request-id".to_string(), "req-1".to_string())));
+    vm.answer(1, whoami("t", "2030-01-01T00:00:00Z"));
+    let mut second = cookie_request("traced", "/");
+    second.push(("x-request-id".into(), b"req-2".to_vec()));
+    vm.send(2, second);
+    assert_eq!(
+        vm.dispatched.borrow().len(),
+        1,
+        "a new request id is the same session"
+    );
+    assert_eq!(forwarded_user(&vm, 2).as_deref(), Some("t"));
+}
+
+#[test]
+fn decisions_and_outcomes_are_published_as_stats_on_the_tick() {
+    let play1 = std::fs::read(scenario::root().join("filter-config/play1.yaml")).unwrap();
+    let vm = Vm::configured(&play1, Rc::default(), NOW);
+    let request = |path: &str, host: &str| {
+        vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":scheme".to_string(), b"http".to_vec()),
+            (":authority".to_string(), host.as_bytes().to_vec()),
+            (":path".to_string(), path.as_bytes().to_vec()),
+        ]
+    };
+    vm.send(1, request("/a", "echo.example.com"));
+    vm.send(2, request("/b", "echo.example.com"));
+    vm.send(3, request("/", "nothing.example.com"));
+    let stat = |name: &str| {
+        vm.metrics
+            .borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(stat("result=.=loaded;.;portcullis_config_total"), Some(1));
+    assert_eq!(
+        stat("rule=.=echo-anonymous;.;decision=.=allow;.;status=.=upstream;.;portcullis_requests_total"),
+        None,
+        "published on the tick, not on the request path"
+    );
+    vm.tick();
+    assert_eq!(
+        stat("rule=.=echo-anonymous;.;decision=.=allow;.;status=.=upstream;.;portcullis_requests_total"),
+        Some(2)
+    );
+    assert_eq!(
+        stat("rule=.=none;.;decision=.=deny;.;status=.=404;.;portcullis_requests_total"),
+        Some(1)
+    );
+    assert_eq!(
+        stat("handler=.=anonymous;.;outcome=.=responsible;.;portcullis_authenticator_total"),
+        Some(2)
+    );
+    vm.send(4, request("/c", "echo.example.com"));
+    vm.tick();
+    vm.tick();
+    assert_eq!(
+        stat("rule=.=echo-anonymous;.;decision=.=allow;.;status=.=upstream;.;portcullis_requests_total"),
+        Some(3),
+        "each tick publishes only the growth"
+    );
+}

@@ -151,7 +151,7 @@ impl Jwt {
         ) else {
             return AuthnStep::NotResponsible;
         };
-        let key = hmac_sha256::Hash::hash(token.as_bytes());
+        let key = crate::cache::digest::digest(token.as_bytes());
         if let Some(step) = self.cached(&key, ctx) {
             return step;
         }
@@ -211,7 +211,10 @@ impl Jwt {
     /// allowed algorithm, a key still published. The claim checks run again.
     fn cached(&self, key: &[u8; 32], ctx: &mut Ctx<'_>) -> Option<AuthnStep> {
         let vm = &mut *ctx.vm;
-        let v = vm.tokens.get(key, ctx.now_ms)?;
+        let Some(v) = vm.tokens.get(key, ctx.now_ms) else {
+            vm.stats.token_misses += 1;
+            return None;
+        };
         if !self.sources.contains(&v.source) || self.rules.algorithm_allowed(&v.alg).is_err() {
             return None;
         }
@@ -227,13 +230,15 @@ impl Jwt {
             Some(c) => self.rules.check(c, ctx.now_ms),
             None => Ok(()),
         };
-        Some(match checked {
+        let step = match checked {
             Ok(()) => AuthnStep::Authenticated {
                 subject: v.subject.clone(),
                 extra: Rc::clone(&v.claims),
             },
             Err(e) => reject(e.to_string()),
-        })
+        };
+        vm.stats.token_hits += 1;
+        Some(step)
     }
 
     /// No published key fits: wait for the first keys or for one refetch, else refuse.

@@ -111,6 +111,20 @@ impl Authenticator {
         })
     }
 
+    /// The handler name, for stats.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Authenticator::Anonymous(_) => "anonymous",
+            Authenticator::Noop => "noop",
+            Authenticator::Unauthorized => "unauthorized",
+            Authenticator::SessionStore(s) => match s.credential {
+                Credential::Cookie => "cookie_session",
+                Credential::Bearer => "bearer_token",
+            },
+            Authenticator::Jwt(_) => "jwt",
+        }
+    }
+
     pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
         let headers = &input.request.headers;
         match self {

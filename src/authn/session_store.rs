@@ -5,6 +5,7 @@
 use super::gjson;
 use super::token::TokenFrom;
 use super::{AuthnStep, Ctx, Input};
+use crate::cache::digest::{digest, Hasher};
 use crate::cache::session::{Key, Lookup, Outcome};
 use crate::config::clusters::{Clusters, Target};
 use crate::config::duration::parse_ms;
@@ -113,7 +114,7 @@ pub struct SessionStore {
     negative_ttl_ms: Option<u64>,
     pub max_entries: usize,
     /// Distinguishes configs in the cache key (paths, subject_from, …).
-    config_tag: [u8; 32],
+    config_tag: Key,
 }
 
 impl SessionStore {
@@ -209,7 +210,7 @@ impl SessionStore {
             ttl_ms,
             negative_ttl_ms,
             max_entries: raw.cache.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES),
-            config_tag: hmac_sha256::Hash::hash(tag.as_bytes()),
+            config_tag: digest(tag.as_bytes()),
         })
     }
 
@@ -276,15 +277,12 @@ impl SessionStore {
 
     /// Everything that changes the store's answer: the config and the exact call.
     fn key(&self, callout: &Callout) -> Key {
-        let mut h = hmac_sha256::Hash::new();
-        h.update(self.config_tag);
+        let mut h = Hasher::default();
+        h.field(&self.config_tag);
         for (k, v) in &callout.headers {
-            h.update(k.as_bytes());
-            h.update([0]);
-            h.update(v.as_bytes());
-            h.update([0]);
+            h.field(k.as_bytes()).field(v.as_bytes());
         }
-        h.finalize()
+        h.finish()
     }
 
     pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {

@@ -31,7 +31,7 @@ pub struct Source {
 
 impl Source {
     pub fn new(url: &str, target: Target, ttl_ms: u64) -> Source {
-        let h = hmac_sha256::Hash::hash(url.as_bytes());
+        let h = super::digest::digest(url.as_bytes());
         let hex: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
         Source {
             url: url.to_string(),

@@ -1,6 +1,7 @@
 //! Caches and the per-VM mutable state behind them: the session cache with single-flight and
 //! cross-worker sharing, and the JWKS store. Everything here takes time as an input.
 
+pub mod digest;
 pub mod jwks;
 pub mod lru;
 pub mod session;

@@ -1,4 +1,4 @@
-//! The session cache Oathkeeper lacks: whoami answers keyed by a SHA-256 of everything that
+//! The session cache Oathkeeper lacks: whoami answers keyed by a BLAKE2b-256 digest of everything that
 //! changes them, bounded and LRU-evicted per VM, shared across workers through proxy shared
 //! data, with single-flight so concurrent requests for one session make one call.
 

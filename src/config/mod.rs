@@ -350,7 +350,7 @@ fn compile_rule(
 
     Ok((
         Rule {
-            id,
+            id: std::rc::Rc::from(id),
             authenticators,
             authorizer,
             mutators,

@@ -3,9 +3,11 @@
 //! results are inputs; nothing here talks to a proxy.
 
 pub mod callout;
+pub mod decision;
 pub mod effect;
 pub mod request;
 pub mod session;
+pub mod stats;
 
 use crate::authn::jwt::Verified;
 use crate::authn::{Authenticator, AuthnStep, Ctx, Input};
@@ -20,6 +22,7 @@ use crate::errors::{self, ErrorHandler, PipelineError};
 use crate::mutate::Mutator;
 use crate::rules::{path, Found, Matcher};
 use callout::CalloutResult;
+use decision::Decision;
 use effect::{Effect, Reply};
 use request::{Headers, Request};
 use session::{MatchContext, Query, Session, Url};
@@ -29,7 +32,7 @@ use std::rc::Rc;
 /// A compiled access rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub id: String,
+    pub id: Rc<str>,
     pub authenticators: Vec<Authenticator>,
     pub authorizer: Authorizer,
     pub mutators: Vec<Mutator>,
@@ -86,6 +89,21 @@ pub struct Filter {
     pub jwks_sources: Vec<Source>,
 }
 
+/// The incoming request's trace context, carried onto every callout it causes so that the
+/// session store's span joins the request's trace. Not part of any cache key.
+const TRACE_HEADERS: &[&str] = &[
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "uber-trace-id",
+    "x-request-id",
+];
+
 /// Bytes the session cache of one VM may hold.
 const SESSION_CACHE_BYTES: usize = 32 << 20;
 /// Verified JWTs one VM keeps.
@@ -96,8 +114,9 @@ const TOKEN_CACHE_BYTES: usize = 16 << 20;
 pub struct VmState {
     pub sessions: SessionCache,
     pub jwks: JwksStore,
-    /// Verified JWTs by the SHA-256 of the token.
+    /// Verified JWTs by the digest of the token.
     pub tokens: Lru<[u8; 32], Verified>,
+    pub stats: stats::Stats,
 }
 
 impl Filter {
@@ -113,6 +132,7 @@ impl Filter {
             sessions: SessionCache::new(entries, SESSION_CACHE_BYTES),
             jwks: JwksStore::new(self.jwks_sources.len()),
             tokens: Lru::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES),
+            stats: stats::Stats::default(),
         }
     }
 
@@ -172,14 +192,6 @@ impl Matched {
     }
 }
 
-/// The outcome of one request, for logs and stats.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub rule: Option<String>,
-    pub status: Option<u32>,
-    pub reason: &'static str,
-}
-
 /// One request's pass through the pipeline.
 pub struct Exchange {
     filter: Rc<Filter>,
@@ -209,6 +221,11 @@ impl Exchange {
             decision: None,
             started_ms: 0,
         }
+    }
+
+    /// Whether logs may carry subjects and credentials (`log.leak_sensitive_values`).
+    pub fn leak_sensitive_values(&self) -> bool {
+        self.filter.log.leak_sensitive_values
     }
 
     /// How the request was decided, once it has been.
@@ -356,6 +373,9 @@ impl Exchange {
                     Some((key, result)) => authn.resume(&key, result, &mut ctx),
                     None => authn.start(&input, &mut ctx),
                 };
+                if let Some(outcome) = stats::Outcome::of(&step) {
+                    ctx.vm.stats.authenticator(authn.name(), outcome);
+                }
                 last = (i, step);
                 if last.1 != AuthnStep::NotResponsible {
                     break;
@@ -371,7 +391,13 @@ impl Exchange {
                 self.authorize_and_mutate(&matched, rule, subject, extra)
             }
             AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, rule),
-            AuthnStep::Call(callout, key) => {
+            AuthnStep::Call(mut callout, key) => {
+                for name in TRACE_HEADERS {
+                    let present = callout.headers.iter().any(|(k, _)| k == name);
+                    if let (false, Some(v)) = (present, matched.request.headers.get(name)) {
+                        callout.headers.push((name.to_string(), v.to_string()));
+                    }
+                }
                 let call = self.next_call;
                 self.next_call = self.next_call.wrapping_add(1);
                 self.state = State::Calling {
@@ -447,10 +473,18 @@ impl Exchange {
         }
         effects.push(Effect::Continue);
         self.state = State::Finished;
+        self.vm
+            .borrow_mut()
+            .stats
+            .decision(Some(matched.rule), None);
         self.decision = Some(Decision {
-            rule: Some(rule.id.clone()),
+            rule: Some(Rc::clone(&rule.id)),
             status: None,
             reason: "allowed",
+            detail: None,
+            subject: Some(session.subject),
+            callouts: self.next_call,
+            started_ms: self.started_ms,
         });
         effects
     }
@@ -463,23 +497,38 @@ impl Exchange {
     ) -> Vec<Effect> {
         let mut url = String::new();
         matched.url().write(&mut url);
-        self.fail(error, Some(&matched.request), Some(rule), &url)
+        self.fail(
+            error,
+            Some(&matched.request),
+            Some((matched.rule, rule)),
+            &url,
+        )
     }
 
     fn fail(
         &mut self,
         error: &PipelineError,
         request: Option<&Request>,
-        rule: Option<&Rule>,
+        rule: Option<(usize, &Rule)>,
         url: &str,
     ) -> Vec<Effect> {
+        let index = rule.map(|(i, _)| i);
+        let rule = rule.map(|(_, r)| r);
         let handlers: &[ErrorHandler] = rule.map_or(&[], |r| &r.errors);
         let reply: Reply = errors::respond(error, request, url, handlers, &self.filter.fallback);
+        self.vm
+            .borrow_mut()
+            .stats
+            .decision(index, Some(reply.status));
         self.state = State::Finished;
         self.decision = Some(Decision {
-            rule: rule.map(|r| r.id.clone()),
+            rule: rule.map(|r| Rc::clone(&r.id)),
             status: Some(reply.status),
             reason: error.reason_id(),
+            detail: error.reason().map(str::to_string),
+            subject: None,
+            callouts: self.next_call,
+            started_ms: self.started_ms,
         });
         vec![Effect::Reply(reply)]
     }

@@ -23,4 +23,16 @@ pub trait Host: SharedData {
     /// Starts the parked request `id` again (another HTTP context of this VM).
     fn wake(&self, id: u32);
     fn log(&self, level: LogLevel, message: &str);
+    /// Defines (or finds) a stat by its full name.
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;
+    fn increment_metric(&self, id: u32, by: i64);
+    /// Sets a gauge, or records a histogram sample.
+    fn record_metric(&self, id: u32, value: u64);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
 }

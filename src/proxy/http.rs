@@ -1,6 +1,7 @@
 //! The HTTP-context logic: one `Exchange` per request, effects applied through a `Host`.
 
 use super::host::Host;
+use super::metrics::Metrics;
 use crate::pipeline::callout::CalloutResult;
 use crate::pipeline::effect::{Effect, Reply};
 use crate::pipeline::{Env, Exchange, Filter, LogLevel, VmState};
@@ -18,30 +19,39 @@ pub enum Flow {
 /// A request whose configuration failed to load is refused, never passed through.
 const NOT_CONFIGURED: &str = "{\"error\":{\"code\":500,\"status\":\"Internal Server Error\",\"message\":\"portcullis has no valid configuration\"}}\n";
 
-/// What a VM's HTTP contexts share: the compiled configuration and the VM's state.
+/// What a VM's HTTP contexts share: the compiled configuration, the VM's state, its stats.
 #[derive(Clone)]
 pub struct Loaded {
     pub filter: Rc<Filter>,
     pub vm: Rc<RefCell<VmState>>,
+    pub metrics: Rc<Metrics>,
 }
 
 impl Loaded {
     pub fn new(filter: Filter) -> Loaded {
+        Loaded::with_metrics(filter, Rc::default())
+    }
+
+    pub fn with_metrics(filter: Filter, metrics: Rc<Metrics>) -> Loaded {
         let vm = Rc::new(RefCell::new(filter.new_state()));
         Loaded {
             filter: Rc::new(filter),
             vm,
+            metrics,
         }
     }
 }
 
 pub struct HttpFilter {
     exchange: Option<Exchange>,
-    /// Host token → the exchange's call id.
-    pending: Vec<(u32, u32)>,
+    metrics: Option<Rc<Metrics>>,
+    /// Host token → the exchange's call id, its cluster and when it left.
+    pending: Vec<(u32, u32, String, u64)>,
     /// Whether the request is held (so a later Continue must resume it).
     paused: bool,
     log_level: LogLevel,
+    /// The decision has been logged.
+    logged: bool,
 }
 
 impl HttpFilter {
@@ -50,8 +60,10 @@ impl HttpFilter {
         HttpFilter {
             log_level: loaded.map_or(LogLevel::Info, |l| l.filter.log.level),
             exchange: loaded.map(|l| Exchange::new(Rc::clone(&l.filter), Rc::clone(&l.vm), id)),
+            metrics: loaded.map(|l| Rc::clone(&l.metrics)),
             pending: Vec::new(),
             paused: false,
+            logged: false,
         }
     }
 
@@ -85,11 +97,19 @@ impl HttpFilter {
         num_headers: usize,
         body_size: usize,
     ) {
-        let Some(pos) = self.pending.iter().position(|(t, _)| *t == token) else {
+        let Some(pos) = self.pending.iter().position(|(t, ..)| *t == token) else {
             return;
         };
-        let (_, call) = self.pending.swap_remove(pos);
+        let (_, call, cluster, sent_ms) = self.pending.swap_remove(pos);
         let result = host.callout_result(num_headers, body_size);
+        if let Some(m) = &self.metrics {
+            m.callout(
+                host,
+                &cluster,
+                &result,
+                host.now_ms().saturating_sub(sent_ms),
+            );
+        }
         self.step(host, |exchange, env| {
             exchange.on_callout_result(call, result, env)
         });
@@ -130,7 +150,9 @@ impl HttpFilter {
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Dispatch(call, callout) => match host.dispatch(&callout) {
-                    Some(token) => self.pending.push((token, call)),
+                    Some(token) => self
+                        .pending
+                        .push((token, call, callout.cluster, host.now_ms())),
                     None => {
                         host.log(
                             LogLevel::Warn,
@@ -162,19 +184,31 @@ impl HttpFilter {
                 }
             }
         }
-        if self.log_level <= LogLevel::Debug {
-            if let Some(d) = self.exchange.as_ref().and_then(Exchange::decision) {
-                host.log(
-                    LogLevel::Debug,
-                    &format!(
-                        "decision rule={} status={} reason={}",
-                        d.rule.as_deref().unwrap_or("-"),
-                        d.status.map_or("forward".to_string(), |s| s.to_string()),
-                        d.reason
-                    ),
-                );
-            }
-        }
+        self.log_decision(host);
         flow
+    }
+
+    /// One JSON line per decision: at debug (the default `info` is quiet per request), or at
+    /// warn when the filter itself failed (5xx), which an operator must see.
+    fn log_decision(&mut self, host: &impl Host) {
+        if self.logged {
+            return;
+        }
+        let Some((d, leak)) = self
+            .exchange
+            .as_ref()
+            .and_then(|e| e.decision().map(|d| (d, e.leak_sensitive_values())))
+        else {
+            return;
+        };
+        self.logged = true;
+        let level = if d.status.is_some_and(|s| s >= 500) {
+            LogLevel::Warn
+        } else {
+            LogLevel::Debug
+        };
+        if level >= self.log_level {
+            host.log(level, &d.log_line(host.now_ms(), leak));
+        }
     }
 }

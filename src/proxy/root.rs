@@ -3,19 +3,24 @@
 
 use super::host::Host;
 use super::http::Loaded;
+use super::metrics::Metrics;
 use crate::cache::jwks::{JwksStore, MAX_JWKS_BYTES};
 use crate::pipeline::callout::CalloutResult;
 use crate::pipeline::LogLevel;
+use std::rc::Rc;
 
 /// How often the root context ticks when it has key sets to keep fresh. Requests waiting for
 /// keys wait at most this long before their fetch starts.
 pub const TICK_MS: u64 = 100;
+/// Otherwise it ticks only to publish stats.
+pub const STATS_TICK_MS: u64 = 1_000;
 
 #[derive(Default)]
 pub struct RootFilter {
     loaded: Option<Loaded>,
-    /// Host token → JWKS source index.
-    pending: Vec<(u32, usize)>,
+    /// Host token → JWKS source index and when the fetch left.
+    pending: Vec<(u32, usize, u64)>,
+    metrics: Rc<Metrics>,
 }
 
 impl RootFilter {
@@ -27,7 +32,12 @@ impl RootFilter {
     /// refused rather than served by rules the operator replaced.
     pub fn configure(&mut self, bytes: &[u8], host: &impl Host) -> bool {
         self.pending.clear();
-        match crate::config::load(bytes) {
+        self.metrics.restart();
+        let result = crate::config::load(bytes);
+        let outcome = if result.is_ok() { "loaded" } else { "rejected" };
+        self.metrics
+            .count(host, "portcullis_config_total", &[("result", outcome)], 1);
+        match result {
             Ok(filter) => {
                 host.log(
                     LogLevel::Info,
@@ -38,7 +48,13 @@ impl RootFilter {
                     ),
                 );
                 JwksStore::prepare(&filter.jwks_sources, host);
-                self.loaded = Some(Loaded::new(filter));
+                if !filter.jwks_sources.is_empty() {
+                    host.log(
+                        LogLevel::Info,
+                        "portcullis: not ready: rules with jwt wait for the first JWKS fetch",
+                    );
+                }
+                self.loaded = Some(Loaded::with_metrics(filter, Rc::clone(&self.metrics)));
                 true
             }
             Err(e) => {
@@ -56,12 +72,16 @@ impl RootFilter {
     pub fn tick_period_ms(&self) -> u64 {
         match &self.loaded {
             Some(l) if !l.filter.jwks_sources.is_empty() => TICK_MS,
-            _ => 0,
+            Some(_) => STATS_TICK_MS,
+            None => 0,
         }
     }
 
     pub fn on_tick(&mut self, host: &impl Host) {
         let Some(loaded) = &self.loaded else { return };
+        let was_ready = loaded.vm.borrow().jwks.ready();
+        self.metrics
+            .publish(host, &loaded.filter, &loaded.vm.borrow());
         let (calls, wake) =
             loaded
                 .vm
@@ -69,9 +89,16 @@ impl RootFilter {
                 .jwks
                 .on_tick(&loaded.filter.jwks_sources, host.now_ms(), host);
         let mut failed = Vec::new();
+        if !was_ready && loaded.vm.borrow().jwks.ready() {
+            host.log(
+                LogLevel::Info,
+                "portcullis: ready: every JWKS has been fetched",
+            );
+        }
+        let now = host.now_ms();
         for (source, callout) in calls {
             match host.dispatch(&callout) {
-                Some(token) => self.pending.push((token, source)),
+                Some(token) => self.pending.push((token, source, now)),
                 None => {
                     host.log(
                         LogLevel::Warn,
@@ -97,15 +124,24 @@ impl RootFilter {
         num_headers: usize,
         body_size: usize,
     ) {
-        let Some(pos) = self.pending.iter().position(|(t, _)| *t == token) else {
+        let Some(pos) = self.pending.iter().position(|(t, ..)| *t == token) else {
             return;
         };
-        let (_, source) = self.pending.swap_remove(pos);
+        let (_, source, sent_ms) = self.pending.swap_remove(pos);
         let result = if body_size > MAX_JWKS_BYTES {
             CalloutResult::Failed
         } else {
             host.callout_result(num_headers, body_size)
         };
+        if let Some(cluster) = self
+            .loaded
+            .as_ref()
+            .and_then(|l| l.filter.jwks_sources.get(source))
+            .map(|s| s.target.cluster.clone())
+        {
+            let elapsed = host.now_ms().saturating_sub(sent_ms);
+            self.metrics.callout(host, &cluster, &result, elapsed);
+        }
         self.fetched(host, source, result);
     }
 

@@ -1,7 +1,7 @@
 //! Binds the adapter to the proxy-wasm ABI. Only raw `hostcalls` are used: the SDK's trait
 //! helpers unwrap host errors, and a panic here would trap the VM.
 
-use super::host::Host;
+use super::host::{Host, MetricKind};
 use super::http::{Flow, HttpFilter};
 use super::root::RootFilter;
 use super::MAX_CALLOUT_BODY;
@@ -11,7 +11,9 @@ use crate::pipeline::effect::Reply;
 use crate::pipeline::LogLevel;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel as WasmLevel, MapType};
+use proxy_wasm::types::{
+    Action, BufferType, ContextType, LogLevel as WasmLevel, MapType, MetricType,
+};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
@@ -246,5 +248,22 @@ impl Host for ProxyHost {
             LogLevel::Error => WasmLevel::Error,
         };
         let _ = hostcalls::log(level, message);
+    }
+
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32> {
+        let kind = match kind {
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Histogram => MetricType::Histogram,
+        };
+        hostcalls::define_metric(kind, name).ok()
+    }
+
+    fn increment_metric(&self, id: u32, by: i64) {
+        let _ = hostcalls::increment_metric(id, by);
+    }
+
+    fn record_metric(&self, id: u32, value: u64) {
+        let _ = hostcalls::record_metric(id, value);
     }
 }

@@ -7,7 +7,7 @@ use portcullis::cache::SharedData;
 use portcullis::pipeline::callout::{Callout, CalloutResult};
 use portcullis::pipeline::effect::Reply;
 use portcullis::pipeline::LogLevel;
-use portcullis::proxy::host::Host;
+use portcullis::proxy::host::{Host, MetricKind};
 use portcullis::proxy::http::{Flow, HttpFilter};
 use portcullis::proxy::root::RootFilter;
 use std::cell::RefCell;
@@ -32,6 +32,8 @@ pub struct Vm {
     /// Every callout any context dispatched, in order: (context, token, callout).
     pub dispatched: RefCell<Vec<(u32, u32, Callout)>>,
     pub now_ms: RefCell<u64>,
+    /// Stats by full name: counters summed, gauges and histograms their last value.
+    pub metrics: RefCell<Vec<(String, i64)>>,
 }
 
 /// One HTTP context and what happened to its request.
@@ -117,6 +119,20 @@ impl Host for FakeHost<'_> {
             .on_wake(&FakeHost { vm: self.vm, id });
     }
     fn log(&self, _: LogLevel, _: &str) {}
+    fn define_metric(&self, _: MetricKind, name: &str) -> Option<u32> {
+        let mut m = self.vm.metrics.borrow_mut();
+        let id = m.iter().position(|(n, _)| n == name).unwrap_or_else(|| {
+            m.push((name.to_string(), 0));
+            m.len() - 1
+        });
+        Some(id as u32)
+    }
+    fn increment_metric(&self, id: u32, by: i64) {
+        self.vm.metrics.borrow_mut()[id as usize].1 += by;
+    }
+    fn record_metric(&self, id: u32, value: u64) {
+        self.vm.metrics.borrow_mut()[id as usize].1 = value as i64;
+    }
 }
 
 impl Vm {
@@ -140,6 +156,7 @@ impl Vm {
             next_token: RefCell::new(0),
             dispatched: RefCell::default(),
             now_ms: RefCell::new(now_ms),
+            metrics: RefCell::default(),
         }
     }
 

