@@ -393,3 +393,20 @@ fn decisions_and_outcomes_are_published_as_stats_on_the_tick() {
         "each tick publishes only the growth"
     );
 }
+
+#[test]
+fn a_refused_configuration_is_counted() {
+    let vm = Vm::new(RootFilter::default(), Rc::default(), NOW);
+    let ok = vm
+        .root
+        .borrow_mut()
+        .configure(b"access_rules: [ {", &FakeHost { vm: &vm, id: 0 });
+    assert!(!ok);
+    let rejected = vm
+        .metrics
+        .borrow()
+        .iter()
+        .find(|(n, _)| n == "result=.=rejected;.;portcullis_config_total")
+        .map(|(_, v)| *v);
+    assert_eq!(rejected, Some(1));
+}

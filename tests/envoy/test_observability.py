@@ -16,7 +16,7 @@ def envoy(upstream, kratos, jwks):
     from conftest import ROOT
     config = (ROOT / "filter-config/play2.yaml").read_text().replace(
         "errors:\n", "log:\n  level: debug\nerrors:\n", 1)
-    with start_envoy(config, upstream, kratos, jwks) as e:
+    with start_envoy(config, upstream, kratos, jwks, wasm_log_level="debug") as e:
         yield e
 
 
@@ -55,6 +55,9 @@ def test_decisions_reach_envoy_stats_with_tags(envoy):
     assert prom_value(text, "portcullis_jwks_ready") == 1
     assert "portcullis_callout_duration_ms_bucket" in text
     assert prom_value(text, "portcullis_jwks_fetches_total", result="started") >= 1
+    log = envoy.log()
+    assert "not ready: rules with jwt wait for the first JWKS fetch" in log
+    assert "ready: every JWKS has been fetched" in log
 
 
 def test_cache_hits_and_misses_are_counted(envoy):

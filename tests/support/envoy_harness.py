@@ -66,7 +66,7 @@ class Envoy:
 
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
-                 listen_port=None, block=None, authz_port=None):
+                 listen_port=None, block=None, authz_port=None, wasm_log_level=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
@@ -85,12 +85,15 @@ class Envoy:
         self.concurrency = concurrency
         self.cpus = cpus
         self.expect_ready = expect_ready
+        self.wasm_log_level = wasm_log_level
         self.proc = None
 
     def __enter__(self):
         cmd = [self.binary, "-c", self.config_path, "--concurrency", str(self.concurrency),
                "--use-dynamic-base-id", "-l", "info", "--log-path", self.log_path,
-               "--disable-hot-restart"]
+               "--disable-hot-restart", "--file-flush-interval-msec", "100"]
+        if self.wasm_log_level:
+            cmd += ["--component-log-level", f"wasm:{self.wasm_log_level}"]
         if self.cpus is not None:
             cmd = ["taskset", "-c", self.cpus] + cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
