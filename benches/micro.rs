@@ -2,6 +2,9 @@
 //! operation; `micro OP N` runs one operation N times (benches/micro.sh runs that under callgrind
 //! twice and reports instructions per operation, which are stable on a noisy machine).
 
+#[path = "../tests/common/mint.rs"]
+mod mint;
+
 use portcullis::authn::cookies::cookie;
 use portcullis::cache::session::{Lookup, Outcome, SessionCache};
 use portcullis::cache::SharedData;
@@ -187,7 +190,6 @@ fn main() {
 /// Parsing an RS256 token (header and claims, no signature), and a whole request through Play 3's
 /// jwt rule whose token is already verified and cached.
 fn jwt_ops() -> Vec<(&'static str, Op)> {
-    use jwt_simple::prelude::*;
     const NOW_MS: u64 = 1_700_000_000_000;
     let play3 = std::fs::read("filter-config/play3.yaml").unwrap();
     let loaded = portcullis::proxy::http::Loaded::new(portcullis::config::load(&play3).unwrap());
@@ -203,26 +205,19 @@ fn jwt_ops() -> Vec<(&'static str, Op)> {
         NOW_MS,
         &NoShared,
     );
-    let pem = std::fs::read_to_string("tests/keys/rsa-1.pem").unwrap();
-    let key = RS256KeyPair::from_pem(&pem).unwrap().with_key_id("rsa-1");
     let claims = serde_json::json!({
         "aud": "https://management.azure.com",
         "iss": "https://sts.windows.net/11111111-2222-3333-4444-555555555555/",
         "sub": "9f1c1a6e-managed-identity", "appid": "app-9f1c1a6e", "tid": "11111111-2222-3333-4444-555555555555",
         "iat": 1_699_999_000, "nbf": 1_699_999_000, "exp": 1_700_003_600,
     });
-    let claims = JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        audiences: None,
-        issuer: None,
-        jwt_id: None,
-        subject: None,
-        nonce: None,
-        custom: claims,
-    };
-    let token = key.sign(claims).unwrap();
+    let token = mint::mint(&mint::JwtSpec {
+        alg: "RS256".into(),
+        key: None,
+        kid: None,
+        claims: claims.as_object().unwrap().clone(),
+        tamper: false,
+    });
     let parse_token = token.clone();
     let parse: Op = Box::new(move || {
         black_box(portcullis::jose::token::Parsed::parse(black_box(&parse_token)).is_ok());

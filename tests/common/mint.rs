@@ -24,7 +24,7 @@ pub struct JwtSpec {
 }
 
 fn keys_dir() -> PathBuf {
-    super::scenario::root().join("tests/keys")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
 }
 
 fn default_key(alg: &str) -> &'static str {
