@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WASM := target/wasm32-wasip1/release/portcullis.wasm
 
-.PHONY: all toolchain venv build run test test-native test-envoy lint bench bench-quick bench-tools clean
+.PHONY: all toolchain venv build run test test-native test-host test-envoy lint bench bench-quick bench-fuel bench-tools clean
 
 all: build
 
@@ -27,10 +27,14 @@ build: toolchain
 run: build venv
 	$(PY) tests/support/demo.py
 
-test: toolchain venv build test-native test-envoy
+test: toolchain venv build test-native test-host test-envoy
 
 test-native:
-	$(CARGO) test --workspace
+	$(CARGO) test -p portcullis
+
+# The release .wasm under our wasmtime-based proxy-wasm host (tests/host).
+test-host: build
+	$(CARGO) test -p portcullis-host
 
 test-envoy: build venv
 	$(VENV)/bin/pytest tests/envoy -q
@@ -44,6 +48,11 @@ lint: toolchain
 bench-tools:
 	@command -v wrk >/dev/null && command -v valgrind >/dev/null || \
 		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y wrk valgrind
+
+# Wasm instructions (wasmtime fuel) per scenario beside benches/fuel-baseline.json;
+# PORTCULLIS_FUEL_UPDATE=1 rewrites the baseline.
+bench-fuel: build
+	$(CARGO) test -p portcullis-host -- --ignored fuel_report --nocapture
 
 bench: build venv bench-tools
 	bash benches/micro.sh

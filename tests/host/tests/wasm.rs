@@ -1,0 +1,413 @@
+//! The release `portcullis.wasm` under the wasmtime host: every scenario table (the same files
+//! and judging code as the native harness), the import audit, failure modes, two VMs sharing
+//! data, and the fuel report behind `make bench-fuel`.
+
+#[path = "../../common/mint.rs"]
+mod mint;
+#[allow(dead_code)] // the native tiers read what this one does not
+#[path = "../../common/scenario.rs"]
+mod scenario;
+
+use portcullis_host::{Answer, Plugin, SharedData, Vm, ROOT};
+use scenario::{Ending, SeenCallout};
+use std::sync::{Arc, Mutex, OnceLock};
+
+fn plugin() -> &'static Plugin {
+    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+    PLUGIN.get_or_init(|| {
+        let wasm = scenario::root().join("target/wasm32-wasip1/release/portcullis.wasm");
+        assert!(
+            wasm.exists(),
+            "{} is missing: run `make build`",
+            wasm.display()
+        );
+        Plugin::load(&wasm).expect("the module compiles")
+    })
+}
+
+const NOW: u64 = 1_700_000_000_000;
+/// The first HTTP context's id (the root context is 1).
+const REQ: u32 = 2;
+
+fn vm_with(config: &[u8], shared: Arc<Mutex<SharedData>>, now_ms: u64) -> Vm {
+    let mut vm = Vm::new(plugin(), shared, now_ms).expect("instantiate");
+    assert!(
+        vm.configure(config).expect("configure"),
+        "configuration refused: {:?}",
+        vm.logs()
+    );
+    vm
+}
+
+fn ok(body: Vec<u8>) -> Answer {
+    Answer::Response {
+        status: 200,
+        headers: vec![],
+        body,
+    }
+}
+
+fn answer_of(r: &scenario::Respond) -> Answer {
+    if r.fail {
+        Answer::Failed
+    } else {
+        Answer::Response {
+            status: r.status.unwrap_or(200),
+            headers: r.headers.clone(),
+            body: r.body_bytes(),
+        }
+    }
+}
+
+fn ending(vm: &Vm, id: u32) -> Ending {
+    let Some(stream) = vm.stream(id) else {
+        return Ending::Stuck("no such stream".into());
+    };
+    match (stream.replies.as_slice(), stream.continued) {
+        ([r], false) => Ending::Reply {
+            status: r.status,
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+        },
+        ([], true) => Ending::Forward(stream.request_headers.clone()),
+        (replies, continued) => {
+            Ending::Stuck(format!("{} replies, continued: {continued}", replies.len()))
+        }
+    }
+}
+
+/// Answers every call made since `from` with the JWKS, as a warm proxy would have.
+fn warm(vm: &mut Vm, jwks: &[u8]) -> usize {
+    vm.tick().expect("tick");
+    let tokens: Vec<u32> = vm.calls().iter().map(|c| c.token).collect();
+    for t in tokens {
+        vm.answer(t, ok(jwks.to_vec())).expect("answer");
+    }
+    vm.calls().len()
+}
+
+/// One case, with the native harness's rules: tick after the request and after each answer.
+/// Returns the fuel the request took.
+fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<u64, String> {
+    let now = case.time.unwrap_or(1_700_000_000) * 1000;
+    let mut vm = vm_with(&scenario::config_bytes(table), Arc::default(), now);
+    let base = match &table.jwks_file {
+        Some(f) => warm(
+            &mut vm,
+            &std::fs::read(scenario::root().join(f)).expect("jwks_file"),
+        ),
+        None => 0,
+    };
+    let fuel = vm.fuel_used();
+    let e = |e: wasmtime::Error| format!("trap: {e:?}");
+    vm.send(REQ, scenario::request_headers(&case.request))
+        .map_err(e)?;
+    vm.tick().map_err(e)?;
+    for (i, spec) in case.callouts.iter().enumerate() {
+        let call = vm
+            .calls()
+            .get(base + i)
+            .cloned()
+            .ok_or_else(|| format!("callout {i} was never made"))?;
+        let seen = SeenCallout {
+            cluster: call.cluster.clone(),
+            headers: call.headers.clone(),
+            timeout_ms: call.timeout_ms as u64,
+        };
+        scenario::check_callout(&spec.expect, &seen).map_err(|m| format!("callout {i}: {m}"))?;
+        vm.answer(call.token, answer_of(&spec.respond)).map_err(e)?;
+        vm.tick().map_err(e)?;
+    }
+    let made = vm.calls().len() - base;
+    if made != case.callouts.len() {
+        return Err(format!(
+            "made {made} callouts, the table scripts {}",
+            case.callouts.len()
+        ));
+    }
+    scenario::check_ending(&case.expect, &ending(&vm, REQ))?;
+    Ok(vm.fuel_used() - fuel)
+}
+
+/// Every case of every table: its name and fuel, or the failure.
+fn all_cases() -> (usize, Vec<(String, u64)>, Vec<String>) {
+    let mut ran = 0;
+    let mut fuel = Vec::new();
+    let mut failures = Vec::new();
+    for (path, table) in scenario::tables() {
+        let name = scenario::display(&path);
+        if let Some(want) = &table.config_error {
+            ran += 1;
+            let mut vm = Vm::new(plugin(), Arc::default(), NOW).expect("instantiate");
+            let accepted = vm
+                .configure(&scenario::config_bytes(&table))
+                .expect("configure");
+            let logged = vm.logs().iter().any(|(_, l)| l.contains(want.as_str()));
+            if accepted || !logged {
+                failures.push(format!(
+                    "{name}: accepted={accepted}, log lacks {want:?}: {:?}",
+                    vm.logs()
+                ));
+            }
+            continue;
+        }
+        for case in &table.cases {
+            ran += 1;
+            match run_case(&table, case) {
+                Ok(f) => fuel.push((format!("{} / {}", table.name, case.name), f)),
+                Err(e) => failures.push(format!("{} / {}: {e}", table.name, case.name)),
+            }
+        }
+    }
+    (ran, fuel, failures)
+}
+
+#[test]
+fn scenario_tables_run_unchanged_against_the_wasm() {
+    let (ran, _, failures) = all_cases();
+    assert!(ran > 100, "only {ran} cases");
+    assert!(
+        failures.is_empty(),
+        "{} failing:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_module_imports_only_what_envoy_provides() {
+    const WASI: &[&str] = &[
+        "fd_write",
+        "fd_read",
+        "fd_seek",
+        "fd_close",
+        "fd_fdstat_get",
+        "environ_get",
+        "environ_sizes_get",
+        "args_get",
+        "args_sizes_get",
+        "proc_exit",
+        "clock_time_get",
+        "random_get",
+    ];
+    let refused: Vec<String> = plugin()
+        .imports()
+        .into_iter()
+        .filter(|i| match i.split_once('.') {
+            Some(("env", name)) => !name.starts_with("proxy_"),
+            Some(("wasi_snapshot_preview1", name)) => !WASI.contains(&name),
+            _ => true,
+        })
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "imports Envoy does not provide: {refused:?}"
+    );
+}
+
+fn play(n: u32) -> Vec<u8> {
+    std::fs::read(scenario::root().join(format!("filter-config/play{n}.yaml"))).unwrap()
+}
+
+fn cookie_request(cookie: &str) -> Vec<(String, Vec<u8>)> {
+    vec![
+        (":method".into(), b"GET".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        (":authority".into(), b"echo.example.com".to_vec()),
+        (":path".into(), b"/".to_vec()),
+        (
+            "cookie".into(),
+            format!("ory_kratos_session={cookie}").into_bytes(),
+        ),
+    ]
+}
+
+fn whoami(id: &str) -> Answer {
+    ok(format!(r#"{{"identity":{{"id":"{id}","traits":{{"email":"e"}}}},"expires_at":"2030-01-01T00:00:00Z"}}"#).into_bytes())
+}
+
+fn user(vm: &Vm, id: u32) -> Option<String> {
+    match ending(vm, id) {
+        Ending::Forward(h) => h
+            .iter()
+            .find(|(k, _)| k == "x-user-id")
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+        _ => None,
+    }
+}
+
+fn status(vm: &Vm, id: u32) -> Option<u32> {
+    match ending(vm, id) {
+        Ending::Reply { status, .. } => Some(status),
+        _ => None,
+    }
+}
+
+/// Play 2 with its JWKS fetched, and the index of the next call.
+fn play2_vm(shared: Arc<Mutex<SharedData>>) -> (Vm, usize) {
+    let mut vm = vm_with(&play(2), shared, NOW);
+    let jwks = std::fs::read(scenario::root().join("tests/keys/jwks.json")).unwrap();
+    let base = warm(&mut vm, &jwks);
+    (vm, base)
+}
+
+#[test]
+fn pause_callout_resume_and_pause_callout_401() {
+    let (mut vm, base) = play2_vm(Arc::default());
+    vm.send(REQ, cookie_request("good")).unwrap();
+    assert!(matches!(ending(&vm, REQ), Ending::Stuck(_)), "paused");
+    let token = vm.calls()[base].token;
+    vm.answer(token, whoami("u-1")).unwrap();
+    assert_eq!(
+        user(&vm, REQ).as_deref(),
+        Some("u-1"),
+        "resumed with the identity"
+    );
+
+    vm.send(REQ + 1, cookie_request("bad")).unwrap();
+    let token = vm.calls()[base + 1].token;
+    vm.answer(
+        token,
+        Answer::Response {
+            status: 401,
+            headers: vec![],
+            body: vec![],
+        },
+    )
+    .unwrap();
+    assert_eq!(status(&vm, REQ + 1), Some(401));
+}
+
+#[test]
+fn failed_timed_out_and_oversized_callouts_are_503() {
+    let (mut vm, base) = play2_vm(Arc::default());
+    let huge = vec![b'x'; (1 << 20) + 1];
+    let cases = [
+        ("reset", Answer::Failed),
+        (
+            "timeout",
+            Answer::Response {
+                status: 504,
+                headers: vec![],
+                body: b"upstream request timeout".to_vec(),
+            },
+        ),
+        ("oversized", ok(huge)),
+    ];
+    for (i, (what, answer)) in cases.into_iter().enumerate() {
+        let id = REQ + i as u32;
+        vm.send(id, cookie_request(&format!("c-{what}"))).unwrap();
+        let token = vm.calls()[base + i].token;
+        vm.answer(token, answer).unwrap();
+        assert_eq!(status(&vm, id), Some(503), "{what}");
+    }
+}
+
+#[test]
+fn two_vms_share_sessions_and_cas_lets_one_write_win() {
+    let shared: Arc<Mutex<SharedData>> = Arc::default();
+    let (mut a, base_a) = play2_vm(Arc::clone(&shared));
+    let (mut b, base_b) = play2_vm(Arc::clone(&shared));
+    assert_eq!(
+        base_a + base_b,
+        1,
+        "one JWKS fetch for both VMs: the lease is CAS-guarded"
+    );
+    a.send(REQ, cookie_request("shared")).unwrap();
+    let token = a.calls()[base_a].token;
+    a.answer(token, whoami("s-1")).unwrap();
+    b.send(REQ, cookie_request("shared")).unwrap();
+    assert_eq!(
+        b.calls().len(),
+        base_b,
+        "the other VM reads the session from shared data"
+    );
+    assert_eq!(user(&b, REQ).as_deref(), Some("s-1"));
+    let mut s = shared.lock().unwrap();
+    s.set("k", b"v1", 0);
+    let cas = s.get("k").unwrap().1;
+    assert_eq!(s.set("k", b"v2", cas), portcullis_host::Status::Ok);
+    assert_eq!(
+        s.set("k", b"v3", cas),
+        portcullis_host::Status::CasMismatch,
+        "a stale CAS loses"
+    );
+}
+
+#[test]
+fn a_bad_configuration_returns_false_and_says_why() {
+    let mut vm = Vm::new(plugin(), Arc::default(), NOW).unwrap();
+    assert!(!vm.configure(b"access_rules: [ {").unwrap());
+    assert!(
+        vm.logs()
+            .iter()
+            .any(|(_, l)| l.contains("configuration refused")),
+        "{:?}",
+        vm.logs()
+    );
+    vm.send(REQ, cookie_request("x")).unwrap();
+    assert_eq!(
+        status(&vm, REQ),
+        Some(500),
+        "no configuration: refused, never passed through"
+    );
+}
+
+#[test]
+fn after_a_local_reply_later_callbacks_send_nothing_more() {
+    let mut vm = vm_with(&play(1), Arc::default(), NOW);
+    let mut nowhere = cookie_request("x");
+    nowhere[2].1 = b"nothing.example.com".to_vec();
+    vm.send(REQ, nowhere).unwrap();
+    assert_eq!(status(&vm, REQ), Some(404));
+    vm.tick().unwrap();
+    vm.done(REQ).unwrap();
+    assert_eq!(vm.stream(REQ).unwrap().replies.len(), 1);
+    assert!(!vm.stream(REQ).unwrap().continued);
+    let _ = ROOT;
+}
+
+/// The fuel of a cookie_session request answered from the session cache (Play 2).
+fn cached_cookie_fuel() -> u64 {
+    let (mut vm, base) = play2_vm(Arc::default());
+    vm.send(REQ, cookie_request("warm")).unwrap();
+    let token = vm.calls()[base].token;
+    vm.answer(token, whoami("w")).unwrap();
+    let before = vm.fuel_used();
+    vm.send(REQ + 1, cookie_request("warm")).unwrap();
+    assert_eq!(user(&vm, REQ + 1).as_deref(), Some("w"), "a cache hit");
+    vm.fuel_used() - before
+}
+
+/// `make bench-fuel`: wasm instructions per scenario case beside the committed baseline
+/// (`benches/fuel-baseline.json`); `PORTCULLIS_FUEL_UPDATE=1` rewrites the baseline.
+#[test]
+#[ignore]
+fn fuel_report() {
+    let (_, mut fuel, failures) = all_cases();
+    assert!(failures.is_empty(), "{failures:?}");
+    fuel.push((
+        "cache hits / cookie_session, cached session".into(),
+        cached_cookie_fuel(),
+    ));
+    let path = scenario::root().join("benches/fuel-baseline.json");
+    let baseline: std::collections::BTreeMap<String, u64> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    println!("| case | fuel | baseline | ratio |\n|---|---:|---:|---:|");
+    for (name, f) in &fuel {
+        let base = baseline.get(name).copied();
+        let ratio = base.map_or("-".to_string(), |b| format!("{:.3}", *f as f64 / b as f64));
+        println!(
+            "| {name} | {f} | {} | {ratio} |",
+            base.map_or("-".into(), |b| b.to_string())
+        );
+    }
+    if std::env::var("PORTCULLIS_FUEL_UPDATE").is_ok() {
+        let map: std::collections::BTreeMap<&str, u64> =
+            fuel.iter().map(|(n, f)| (n.as_str(), *f)).collect();
+        std::fs::write(&path, serde_json::to_string_pretty(&map).unwrap() + "\n").unwrap();
+        println!("baseline written to {}", path.display());
+    }
+}
