@@ -15,15 +15,6 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// The rate-limit headers a 429 carries to the client.
-const RATE_LIMIT_HEADERS: &[&str] = &[
-    "retry-after",
-    "x-ratelimit-limit",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "x-ratelimit-type",
-];
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -335,13 +326,8 @@ impl SessionStore {
         match status {
             200 => {}
             429 => {
-                let carried = headers
-                    .into_iter()
-                    .filter(|(k, _)| RATE_LIMIT_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                    .collect();
                 return (
-                    Outcome::Rejected(PipelineError::TooManyRequests(carried)),
+                    Outcome::Rejected(PipelineError::rate_limited(headers)),
                     None,
                 );
             }

@@ -1,28 +1,79 @@
-//! Authorizers: whether the authenticated subject may proceed.
+//! Authorizers: whether the authenticated subject may proceed. `allow` and `deny` decide at
+//! once; `remote_json` asks a policy service (Ory Keto) with a callout.
 
+pub mod remote_json;
+
+use crate::config::clusters::Clusters;
 use crate::errors::PipelineError;
+use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::pipeline::session::Session;
+use remote_json::RemoteJson;
 
 #[derive(Debug, Clone)]
 pub enum Authorizer {
     Allow,
     Deny,
+    RemoteJson(Box<RemoteJson>),
+}
+
+/// What an authorizer decided, or the call it needs first.
+pub enum AuthzStep {
+    /// Allowed; these headers go upstream (a remote authorizer's forwarded answer headers).
+    Allow(Vec<(String, String)>),
+    Deny(PipelineError),
+    Call(Callout),
 }
 
 impl Authorizer {
-    pub const NAMES: &'static [&'static str] = &["allow", "deny"];
+    pub const NAMES: &'static [&'static str] =
+        &["allow", "deny", "remote_json", "keto_engine_acp_ory"];
 
-    pub fn build(name: &str, _config: serde_json::Value) -> Result<Authorizer, String> {
+    pub fn build(
+        name: &str,
+        config: serde_json::Value,
+        clusters: &Clusters,
+    ) -> Result<Authorizer, String> {
         match name {
             "allow" => Ok(Authorizer::Allow),
             "deny" => Ok(Authorizer::Deny),
+            "remote_json" => Ok(Authorizer::RemoteJson(Box::new(RemoteJson::build(
+                config, clusters,
+            )?))),
+            "keto_engine_acp_ory" => Err(
+                "keto_engine_acp_ory is deprecated upstream (Keto no longer has the ACP engine); \
+                 use remote_json with Keto's POST /relation-tuples/check instead"
+                    .to_string(),
+            ),
             other => Err(format!("unknown authorizer {other:?}")),
         }
     }
 
-    pub fn authorize(&self) -> Result<(), PipelineError> {
+    pub fn start(&self, session: &Session<'_>) -> AuthzStep {
         match self {
-            Authorizer::Allow => Ok(()),
-            Authorizer::Deny => Err(PipelineError::Forbidden(None)),
+            Authorizer::Allow => AuthzStep::Allow(Vec::new()),
+            Authorizer::Deny => AuthzStep::Deny(PipelineError::Forbidden(None)),
+            Authorizer::RemoteJson(r) => match r.callout(session) {
+                Ok(c) => AuthzStep::Call(c),
+                Err(e) => AuthzStep::Deny(e),
+            },
+        }
+    }
+
+    /// The verdict in the answer to the call `start` asked for.
+    pub fn resume(&self, result: CalloutResult) -> Result<Vec<(String, String)>, PipelineError> {
+        match self {
+            Authorizer::RemoteJson(r) => r.verdict(result),
+            _ => Err(PipelineError::Internal(
+                "authorizer received an unexpected callout response".into(),
+            )),
+        }
+    }
+
+    /// Headers this authorizer may set upstream (for anti-spoofing).
+    pub fn header_names(&self) -> &[String] {
+        match self {
+            Authorizer::RemoteJson(r) => &r.forward,
+            _ => &[],
         }
     }
 }

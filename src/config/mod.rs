@@ -26,8 +26,6 @@ const NOT_YET: &[&str] = &[
     "oauth2_introspection",
     "oauth2_client_credentials",
     "remote",
-    "remote_json",
-    "keto_engine_acp_ory",
     "cookie",
     "id_token",
     "hydrator",
@@ -148,6 +146,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
         for m in &rule.mutators {
             identity_headers.extend(m.header_names().map(str::to_string));
         }
+        identity_headers.extend(rule.authorizer.header_names().iter().cloned());
     }
     if let Some(Value::Object(headers)) = raw
         .mutators
@@ -164,6 +163,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
             .mutators
             .iter()
             .flat_map(|m| m.header_names())
+            .chain(rule.authorizer.header_names().iter().map(String::as_str))
             .collect();
         rule.strip = identity_headers
             .iter()
@@ -314,7 +314,8 @@ fn compile_rule(
     let config = ctx
         .merged("authorizers", ctx.authorizers, &authz, Authorizer::NAMES)
         .map_err(|e| err(field.clone(), e))?;
-    let authorizer = Authorizer::build(&authz.handler, config).map_err(|e| err(field, e))?;
+    let authorizer =
+        Authorizer::build(&authz.handler, config, ctx.clusters).map_err(|e| err(field, e))?;
 
     if raw.mutators.is_empty() {
         return Err(err(

@@ -22,7 +22,27 @@ pub enum PipelineError {
     Unavailable(String),
 }
 
+/// The rate-limit headers a dependency's 429 carries to the client.
+const RATE_LIMIT_HEADERS: &[&str] = &[
+    "retry-after",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "x-ratelimit-type",
+];
+
 impl PipelineError {
+    /// A dependency's 429, keeping the rate-limit headers of its answer.
+    pub fn rate_limited(headers: Vec<(String, String)>) -> PipelineError {
+        PipelineError::TooManyRequests(
+            headers
+                .into_iter()
+                .filter(|(k, _)| RATE_LIMIT_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        )
+    }
+
     pub fn code(&self) -> u32 {
         match self {
             PipelineError::BadRequest(_) => 400,

