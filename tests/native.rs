@@ -5,7 +5,7 @@
 mod common;
 
 use common::scenario::{self, Ending, SeenCallout};
-use common::world::{forwarded_user, Ctx, FakeHost, Store, Vm, NOW};
+use common::world::{forwarded_user, ok, Ctx, FakeHost, Store, Vm, NOW};
 use portcullis::pipeline::callout::CalloutResult;
 use portcullis::proxy::http::{Flow, HttpFilter};
 use portcullis::proxy::root::RootFilter;
@@ -409,4 +409,55 @@ fn a_refused_configuration_is_counted() {
         .find(|(n, _)| n == "result=.=rejected;.;portcullis_config_total")
         .map(|(_, v)| *v);
     assert_eq!(rejected, Some(1));
+}
+
+#[test]
+fn the_hydrator_sends_the_session_as_oathkeeper_serialises_it_and_caches_answers() {
+    let config = r#"{
+      "access_rules": {"rules": [{"id": "h", "match": {"url": "http://h.example.com/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "hydrator"}]}]},
+      "authenticators": {"anonymous": {"enabled": true, "config": {"subject": "guest"}}},
+      "authorizers": {"allow": {"enabled": true}},
+      "mutators": {"hydrator": {"enabled": true, "config": {"api": {"url": "http://hydrator.auth/h"}, "cache": {"enabled": true, "ttl": "10s"}}}},
+      "clusters": {"http://hydrator.auth": "hydrator"}}"#;
+    let vm = Vm::configured(config.as_bytes(), Rc::default(), NOW);
+    let request = || {
+        vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":scheme".to_string(), b"http".to_vec()),
+            (":authority".to_string(), b"h.example.com".to_vec()),
+            (":path".to_string(), b"/a/b?q=1".to_vec()),
+            ("x-trace".to_string(), b"t".to_vec()),
+        ]
+    };
+    vm.send(1, request());
+    let body: serde_json::Value =
+        serde_json::from_slice(vm.dispatched.borrow()[0].2.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "subject": "guest", "extra": {}, "header": {},
+            "match_context": {
+                "regexp_capture_groups": ["a/b"],
+                "url": {"Scheme": "http", "Opaque": "", "User": null, "Host": "h.example.com",
+                        "Path": "/a/b", "RawPath": "", "ForceQuery": false, "RawQuery": "q=1",
+                        "Fragment": "", "RawFragment": ""},
+                "method": "GET",
+                "header": {"X-Trace": ["t"]}
+            }
+        })
+    );
+    vm.answer(
+        1,
+        ok(br#"{"subject":"guest","extra":{"k":"v"},"header":{"X-A":["1"]}}"#.to_vec()),
+    );
+    assert!(matches!(vm.ending(1), Ending::Forward(_)));
+    vm.send(2, request());
+    assert_eq!(
+        vm.dispatched.borrow().len(),
+        1,
+        "the same session is answered from the cache"
+    );
+    assert!(matches!(vm.ending(2), Ending::Forward(_)));
 }

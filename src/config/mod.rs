@@ -26,9 +26,7 @@ const NOT_YET: &[&str] = &[
     "oauth2_introspection",
     "oauth2_client_credentials",
     "remote",
-    "cookie",
     "id_token",
-    "hydrator",
 ];
 
 /// Headers that carry credentials, never identity: anti-spoofing never strips them.
@@ -329,7 +327,7 @@ fn compile_rule(
         ctx.mutators,
         &raw.mutators,
         Mutator::NAMES,
-        Mutator::build,
+        |name, config| Mutator::build(name, config, ctx.clusters),
     )?;
     let errors = ctx.list(
         "errors",

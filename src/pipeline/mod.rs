@@ -12,6 +12,7 @@ pub mod stats;
 use crate::authn::jwt::Verified;
 use crate::authn::{Authenticator, AuthnStep, Ctx, Input};
 use crate::authz::{Authorizer, AuthzStep};
+use crate::cache::digest::Digest;
 use crate::cache::jwks::{JwksStore, Source};
 use crate::cache::lru::Lru;
 use crate::cache::session::{Key, SessionCache};
@@ -19,6 +20,7 @@ use crate::cache::SharedData;
 use crate::config::raw::LogSection;
 use crate::config::ConfigError;
 use crate::errors::{self, ErrorHandler, PipelineError};
+use crate::mutate::hydrator::{Hydrated, Hydrator};
 use crate::mutate::Mutator;
 use crate::rules::{path, Found, Matcher};
 use callout::{Callout, CalloutResult};
@@ -104,6 +106,13 @@ const TRACE_HEADERS: &[&str] = &[
     "x-request-id",
 ];
 
+/// The parts of the authentication session that outlive a callout.
+struct Identity {
+    subject: String,
+    extra: Rc<serde_json::Value>,
+    header: Headers,
+}
+
 /// The callout with the request's trace context added.
 fn with_trace_context(mut callout: Callout, request: &Request) -> Callout {
     for name in TRACE_HEADERS {
@@ -135,6 +144,9 @@ const SESSION_CACHE_BYTES: usize = 32 << 20;
 /// Verified JWTs one VM keeps.
 const TOKEN_CACHE_ENTRIES: usize = 10_000;
 const TOKEN_CACHE_BYTES: usize = 16 << 20;
+/// Hydrator answers one VM keeps.
+const HYDRATION_CACHE_ENTRIES: usize = 10_000;
+const HYDRATION_CACHE_BYTES: usize = 16 << 20;
 
 /// What one VM (one Envoy worker) remembers between requests; reset with each configuration.
 pub struct VmState {
@@ -143,6 +155,8 @@ pub struct VmState {
     /// Verified JWTs by the digest of the token.
     pub tokens: Lru<[u8; 32], Verified>,
     pub stats: stats::Stats,
+    /// Hydrator answers by the digest of the session sent and the API URL.
+    pub hydrations: Lru<Digest, Hydrated>,
 }
 
 impl Filter {
@@ -159,6 +173,7 @@ impl Filter {
             jwks: JwksStore::new(self.jwks_sources.len()),
             tokens: Lru::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES),
             stats: stats::Stats::default(),
+            hydrations: Lru::new(HYDRATION_CACHE_ENTRIES, HYDRATION_CACHE_BYTES),
         }
     }
 
@@ -193,6 +208,14 @@ enum State {
     Waiting {
         matched: Box<Matched>,
         authn: usize,
+    },
+    /// Waiting for the callout `call` of the hydrator at mutator index `next`.
+    Mutating {
+        matched: Box<Matched>,
+        identity: Box<Identity>,
+        next: usize,
+        call: u32,
+        key: Digest,
     },
     /// Waiting for the authorizer's callout `call`.
     Authorizing {
@@ -234,6 +257,8 @@ pub struct Exchange {
     next_call: u32,
     decision: Option<Decision>,
     started_ms: u64,
+    /// The time of the step being taken.
+    now_ms: u64,
 }
 
 /// The environment of one step: the time and the proxy's shared data.
@@ -252,6 +277,7 @@ impl Exchange {
             next_call: 0,
             decision: None,
             started_ms: 0,
+            now_ms: 0,
         }
     }
 
@@ -275,6 +301,7 @@ impl Exchange {
             return Vec::new();
         }
         self.started_ms = env.now_ms;
+        self.now_ms = env.now_ms;
         let request = match Request::from_header_map(headers) {
             Ok(r) => r,
             Err(e) => return self.fail(&e, None, None, ""),
@@ -331,6 +358,7 @@ impl Exchange {
         result: CalloutResult,
         env: &Env<'_>,
     ) -> Vec<Effect> {
+        self.now_ms = env.now_ms;
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Calling {
                 matched,
@@ -343,6 +371,26 @@ impl Exchange {
                 identity,
                 call: expected,
             } if expected == call => self.authorized(*matched, *identity, result),
+            State::Mutating {
+                matched,
+                identity,
+                next,
+                call: expected,
+                key,
+            } if expected == call => {
+                let filter = Rc::clone(&self.filter);
+                match filter.rules.get(matched.rule) {
+                    Some(rule) => {
+                        self.run_mutators(*matched, rule, *identity, next, Some((result, key)))
+                    }
+                    None => self.fail(
+                        &PipelineError::Internal("rule index out of range".into()),
+                        None,
+                        None,
+                        "",
+                    ),
+                }
+            }
             other => {
                 self.state = other;
                 Vec::new()
@@ -352,6 +400,7 @@ impl Exchange {
 
     /// Starts a parked request again after the request it waited on was answered.
     pub fn on_wake(&mut self, env: &Env<'_>) -> Vec<Effect> {
+        self.now_ms = env.now_ms;
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Waiting { matched, authn } => self.authenticate(*matched, authn, None, env),
             other => {
@@ -386,7 +435,7 @@ impl Exchange {
             );
         };
         match rule.authorizer.resume(result) {
-            Ok(forwarded) => self.mutate(&matched, rule, subject, extra, forwarded),
+            Ok(forwarded) => self.mutate(matched, rule, subject, extra, forwarded),
             Err(e) => self.fail_in_rule(&e, &matched, rule),
         }
     }
@@ -494,7 +543,7 @@ impl Exchange {
             .authorizer
             .start(&session(&matched, subject.clone(), Rc::clone(&extra)));
         match step {
-            AuthzStep::Allow(forwarded) => self.mutate(&matched, rule, subject, extra, forwarded),
+            AuthzStep::Allow(forwarded) => self.mutate(matched, rule, subject, extra, forwarded),
             AuthzStep::Deny(e) => self.fail_in_rule(&e, &matched, rule),
             AuthzStep::Call(callout) => {
                 let callout = with_trace_context(callout, &matched.request);
@@ -513,23 +562,108 @@ impl Exchange {
     /// Runs the mutators and forwards, with the headers the authorizer passed on set first.
     fn mutate(
         &mut self,
-        matched: &Matched,
+        matched: Matched,
         rule: &Rule,
         subject: String,
         extra: Rc<serde_json::Value>,
         forwarded: Vec<(String, String)>,
     ) -> Vec<Effect> {
-        let mut session = session(matched, subject, extra);
+        let mut header = Headers::default();
         for (name, value) in forwarded {
-            session.header.set(&name, value);
+            header.set(&name, value);
         }
-        let outcome = rule
-            .mutators
-            .iter()
-            .try_for_each(|m| m.mutate(&mut session));
-        if let Err(e) = outcome {
-            return self.fail_in_rule(&e, matched, rule);
+        let identity = Identity {
+            subject,
+            extra,
+            header,
+        };
+        self.run_mutators(matched, rule, identity, 0, None)
+    }
+
+    /// Runs the mutators from `from` (a hydrator may pause on a callout; `answer` is its
+    /// result), then forwards.
+    fn run_mutators(
+        &mut self,
+        matched: Matched,
+        rule: &Rule,
+        mut id: Identity,
+        from: usize,
+        mut answer: Option<(CalloutResult, Digest)>,
+    ) -> Vec<Effect> {
+        for (i, m) in rule.mutators.iter().enumerate().skip(from) {
+            let Mutator::Hydrator(h) = m else {
+                let mut session = session(&matched, id.subject, id.extra);
+                session.header = id.header;
+                let outcome = m.mutate(&mut session);
+                id = Identity {
+                    subject: session.subject,
+                    extra: session.extra,
+                    header: session.header,
+                };
+                if let Err(e) = outcome {
+                    return self.fail_in_rule(&e, &matched, rule);
+                }
+                continue;
+            };
+            let hydrated = match answer.take() {
+                Some((result, key)) => {
+                    let answered = Hydrator::answer(result, &id.subject);
+                    if let (Ok(hy), Some(ttl)) = (&answered, h.cache_ms) {
+                        let now = self.now_ms;
+                        let bytes = 256
+                            + hy.header
+                                .iter()
+                                .map(|(k, v)| k.len() + v.len())
+                                .sum::<usize>();
+                        self.vm
+                            .borrow_mut()
+                            .hydrations
+                            .insert(key, hy.clone(), bytes, now + ttl);
+                    }
+                    answered
+                }
+                None => {
+                    let mut session = session(&matched, id.subject.clone(), Rc::clone(&id.extra));
+                    session.header = id.header.clone();
+                    let (callout, key) = h.callout(&session);
+                    let key = crate::cache::digest::digest(&key);
+                    let now = self.now_ms;
+                    let cached = h
+                        .cache_ms
+                        .and_then(|_| self.vm.borrow_mut().hydrations.get(&key, now).cloned());
+                    match cached {
+                        Some(hit) => Ok(hit),
+                        None => {
+                            let callout = with_trace_context(callout, &matched.request);
+                            let call = self.next_call;
+                            self.next_call = self.next_call.wrapping_add(1);
+                            self.state = State::Mutating {
+                                matched: Box::new(matched),
+                                identity: Box::new(id),
+                                next: i,
+                                call,
+                                key,
+                            };
+                            return vec![Effect::Dispatch(call, callout)];
+                        }
+                    }
+                }
+            };
+            match hydrated {
+                Ok(hy) => {
+                    id.extra = hy.extra;
+                    id.header = Headers::new(hy.header);
+                }
+                Err(e) => return self.fail_in_rule(&e, &matched, rule),
+            }
         }
+        let session = Session {
+            subject: id.subject,
+            extra: id.extra,
+            header: id.header,
+            match_context: session(&matched, String::new(), Rc::default()).match_context,
+        };
+        let matched = &matched;
         let mut effects = Vec::with_capacity(session.header.iter().count() + 2);
         for (name, value) in session.header.iter() {
             if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {

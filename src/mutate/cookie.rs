@@ -1,0 +1,75 @@
+//! `cookie`: rewrites the `Cookie` header the upstream receives — the rule's cookies, rendered
+//! from the session, first; then the caller's cookies whose names the rule does not set.
+
+use crate::authn::cookies::cookies;
+use crate::errors::PipelineError;
+use crate::pipeline::session::Session;
+use crate::template::Template;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CookieConfig {
+    cookies: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CookieMutator {
+    cookies: Vec<(String, Template)>,
+}
+
+/// RFC 6265 cookie-name: a token.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl CookieMutator {
+    pub fn build(config: serde_json::Value) -> Result<CookieMutator, String> {
+        let c: CookieConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+        let mut cookies = Vec::with_capacity(c.cookies.len());
+        for (name, source) in c.cookies {
+            if !valid_name(&name) {
+                return Err(format!("cookies: {name:?} is not a valid cookie name"));
+            }
+            let t = Template::compile(&source).map_err(|e| format!("cookies.{name}: {e}"))?;
+            cookies.push((name, t));
+        }
+        Ok(CookieMutator { cookies })
+    }
+
+    pub fn mutate(&self, session: &mut Session<'_>) -> Result<(), PipelineError> {
+        let mut out = String::new();
+        for (name, template) in &self.cookies {
+            let value = template
+                .render(&*session)
+                .map_err(|e| PipelineError::Internal(format!("cookie {name}: {e}")))?;
+            // A value that would end the pair or the header is refused, not smuggled.
+            if value.bytes().any(|b| b == b';' || b < 0x20 || b == 0x7f) {
+                return Err(PipelineError::Internal(format!(
+                    "cookie {name} would carry ';' or a control character"
+                )));
+            }
+            push(&mut out, name, &value);
+        }
+        for (name, value) in cookies(session.match_context.header) {
+            if !self.cookies.iter().any(|(n, _)| n == name) {
+                push(&mut out, name, value);
+            }
+        }
+        session.header.set("cookie", out);
+        Ok(())
+    }
+}
+
+fn push(out: &mut String, name: &str, value: &str) {
+    if !out.is_empty() {
+        out.push_str("; ");
+    }
+    out.push_str(name);
+    out.push('=');
+    out.push_str(value);
+}

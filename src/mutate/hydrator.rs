@@ -1,0 +1,252 @@
+//! `hydrator`: sends the authentication session, as JSON, to an API that may enrich it, and
+//! continues with the session it answers (same subject required). Answers can be cached.
+
+use crate::config::clusters::{Clusters, Target};
+use crate::config::duration::parse_ms;
+use crate::errors::PipelineError;
+use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::pipeline::session::Session;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    api: Api,
+    #[serde(default)]
+    cache: Option<Cache>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Api {
+    url: String,
+    #[serde(default)]
+    auth: Option<Auth>,
+    /// Accepted: Envoy's cluster owns retries and timeouts here.
+    #[serde(default, rename = "retry")]
+    _retry: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Auth {
+    basic: Basic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Basic {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cache {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+/// What the API answered: the parts of the session it may replace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hydrated {
+    pub extra: Rc<Value>,
+    pub header: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hydrator {
+    target: Target,
+    url: String,
+    authorization: Option<String>,
+    /// How long answers are cached; `None` when caching is off.
+    pub cache_ms: Option<u64>,
+}
+
+/// Oathkeeper's default hydrator cache ttl.
+const DEFAULT_CACHE_MS: u64 = 60_000;
+
+impl Hydrator {
+    pub fn build(config: Value, clusters: &Clusters) -> Result<Hydrator, String> {
+        let raw: RawConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+        let target = clusters
+            .resolve(&raw.api.url)
+            .map_err(|e| format!("api.url: {e}"))?;
+        let cache_ms = match raw.cache {
+            Some(Cache { enabled: true, ttl }) => Some(match ttl {
+                None => DEFAULT_CACHE_MS,
+                Some(t) => {
+                    parse_ms(&t).ok_or_else(|| format!("cache.ttl: {t:?} is not a duration"))?
+                }
+            }),
+            _ => None,
+        };
+        let authorization = raw.api.auth.map(|a| {
+            let pair = format!("{}:{}", a.basic.username, a.basic.password);
+            format!("Basic {}", STANDARD.encode(pair))
+        });
+        Ok(Hydrator {
+            target,
+            url: raw.api.url,
+            authorization,
+            cache_ms,
+        })
+    }
+
+    /// The session as Oathkeeper serialises it (Go's field names and `http.Header` maps).
+    fn body(session: &Session<'_>) -> Vec<u8> {
+        fn headers<'a>(
+            pairs: impl Iterator<Item = (&'a str, &'a str)>,
+        ) -> BTreeMap<String, Vec<&'a str>> {
+            let mut map: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+            for (k, v) in pairs {
+                if !k.starts_with(':') {
+                    map.entry(canonical(k)).or_default().push(v);
+                }
+            }
+            map
+        }
+        let url = &session.match_context.url;
+        json!({
+            "subject": session.subject,
+            "extra": *session.extra,
+            "header": headers(session.header.iter()),
+            "match_context": {
+                "regexp_capture_groups": session.match_context.captures,
+                "url": {"Scheme": url.scheme, "Opaque": "", "User": null, "Host": url.host,
+                        "Path": url.path, "RawPath": "", "ForceQuery": false,
+                        "RawQuery": url.query.0, "Fragment": "", "RawFragment": ""},
+                "method": session.match_context.method,
+                "header": headers(session.match_context.header.iter()),
+            },
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// The call to make, and the cache key of its answer (the body and the URL).
+    pub fn callout(&self, session: &Session<'_>) -> (Callout, Vec<u8>) {
+        let body = Self::body(session);
+        let mut path = self.target.path.clone();
+        let query = session.match_context.url.query.0;
+        let own = &self.target.query;
+        if !own.is_empty() || !query.is_empty() {
+            path.push('?');
+            path.push_str(own);
+            if !own.is_empty() && !query.is_empty() {
+                path.push('&');
+            }
+            path.push_str(query);
+        }
+        let mut headers = vec![
+            (":method".to_string(), "POST".to_string()),
+            (":path".to_string(), path),
+            (":authority".to_string(), self.target.authority.clone()),
+            (":scheme".to_string(), self.target.scheme.clone()),
+        ];
+        for (k, v) in session.match_context.header.iter() {
+            if !k.starts_with(':')
+                && !matches!(
+                    k,
+                    "host" | "content-length" | "content-type" | "transfer-encoding" | "connection"
+                )
+            {
+                headers.push((k.to_string(), v.to_string()));
+            }
+        }
+        if let Some(a) = &self.authorization {
+            headers.retain(|(k, _)| k != "authorization");
+            headers.push(("authorization".to_string(), a.clone()));
+        }
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+        let mut key = body.clone();
+        key.push(b'|');
+        key.extend_from_slice(self.url.as_bytes());
+        (
+            Callout {
+                cluster: self.target.cluster.clone(),
+                headers,
+                body: Some(body),
+                timeout_ms: self.target.timeout_ms,
+            },
+            key,
+        )
+    }
+
+    /// What the API answered for `subject`.
+    pub fn answer(result: CalloutResult, subject: &str) -> Result<Hydrated, PipelineError> {
+        let invalid = || {
+            PipelineError::Internal(
+                "The call to an external API returned an invalid JSON object".into(),
+            )
+        };
+        let body = match result {
+            CalloutResult::Failed => {
+                return Err(PipelineError::Unavailable(
+                    "the hydrator API could not be reached".into(),
+                ))
+            }
+            CalloutResult::Response {
+                status: 200, body, ..
+            } => body,
+            CalloutResult::Response { status: 401, .. } => {
+                return Err(PipelineError::Internal(
+                    "Invalid credentials were provided in mutator hydrator".into(),
+                ))
+            }
+            CalloutResult::Response { status, .. } => {
+                return Err(PipelineError::Internal(format!(
+                    "The call to an external API returned a non-200 HTTP response: {status}"
+                )))
+            }
+        };
+        let v: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| invalid())?;
+        if v.get("subject").and_then(Value::as_str) != Some(subject) {
+            return Err(invalid());
+        }
+        let extra = match v.get("extra") {
+            Some(e @ Value::Object(_)) => e.clone(),
+            _ => Value::Object(Map::new()),
+        };
+        let mut header = Vec::new();
+        if let Some(Value::Object(h)) = v.get("header") {
+            for (k, vals) in h {
+                let first = match vals {
+                    Value::Array(a) => a.first().and_then(Value::as_str),
+                    Value::String(s) => Some(s.as_str()),
+                    _ => None,
+                };
+                if let Some(first) = first {
+                    header.push((k.to_ascii_lowercase(), first.to_string()));
+                }
+            }
+        }
+        Ok(Hydrated {
+            extra: Rc::new(extra),
+            header,
+        })
+    }
+}
+
+/// Go's `http.CanonicalHeaderKey`: `x-user-id` → `X-User-Id`.
+fn canonical(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
