@@ -41,11 +41,12 @@ pub struct RawConfig {
     pub trusted_issuers: Vec<String>,
     #[serde(default)]
     pub token_from: Option<TokenFrom>,
-    /// Read from the global config only, as Oathkeeper does; accepted here and ignored.
-    #[serde(default)]
-    pub jwks_max_wait: Option<String>,
-    #[serde(default)]
-    pub jwks_ttl: Option<String>,
+    /// Read from the global config only (see `config::compile`), as Oathkeeper does; accepted
+    /// here and ignored.
+    #[serde(default, rename = "jwks_max_wait")]
+    _jwks_max_wait: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "jwks_ttl")]
+    _jwks_ttl: Option<serde::de::IgnoredAny>,
 }
 
 /// A token whose signature checked out, and the key that checked it. The cache is per VM, not
@@ -169,14 +170,14 @@ impl Jwt {
         if let Err(e) = self.rules.check(&parsed.claims, ctx.now_ms) {
             return reject(e.to_string());
         }
-        let found = self.sources.iter().find_map(|&s| {
-            let keys = ctx.vm.jwks.keys(s)?;
-            keys.get(kid).map(|k| (s, k.clone()))
-        });
+        let found = self
+            .sources
+            .iter()
+            .find_map(|&s| ctx.vm.jwks.keys(s)?.get(kid).map(|k| (s, k)));
         let Some((source, jwk)) = found else {
             return self.missing_key(kid, ctx);
         };
-        if let Err(e) = parsed.verify(&token, &jwk, ctx.now_ms / 1000, SKEW_MS / 1000) {
+        if let Err(e) = parsed.verify(&token, jwk, ctx.now_ms / 1000, SKEW_MS / 1000) {
             return reject(e.to_string());
         }
         let mut claims = parsed.claims;

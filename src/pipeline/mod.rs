@@ -124,18 +124,27 @@ fn with_trace_context(mut callout: Callout, request: &Request) -> Callout {
     callout
 }
 
-/// The authentication session templates see.
-fn session(matched: &Matched, subject: String, extra: Rc<serde_json::Value>) -> Session<'_> {
+/// The authentication session templates see: the identity moved in, the request borrowed.
+fn session(matched: &Matched, id: Identity) -> Session<'_> {
     Session {
-        subject,
-        extra,
-        header: Headers::default(),
+        subject: id.subject,
+        extra: id.extra,
+        header: id.header,
         match_context: MatchContext {
-            captures: matched.captures.clone(),
+            captures: &matched.captures,
             url: matched.url(),
             method: &matched.request.method,
             header: &matched.request.headers,
         },
+    }
+}
+
+/// The identity moved back out of a session.
+fn identity(session: Session<'_>) -> Identity {
+    Identity {
+        subject: session.subject,
+        extra: session.extra,
+        header: session.header,
     }
 }
 
@@ -220,7 +229,7 @@ enum State {
     /// Waiting for the authorizer's callout `call`.
     Authorizing {
         matched: Box<Matched>,
-        identity: Box<(String, Rc<serde_json::Value>)>,
+        identity: Box<Identity>,
         call: u32,
     },
     Finished,
@@ -383,12 +392,7 @@ impl Exchange {
                     Some(rule) => {
                         self.run_mutators(*matched, rule, *identity, next, Some((result, key)))
                     }
-                    None => self.fail(
-                        &PipelineError::Internal("rule index out of range".into()),
-                        None,
-                        None,
-                        "",
-                    ),
+                    None => self.rule_missing(),
                 }
             }
             other => {
@@ -418,24 +422,41 @@ impl Exchange {
         }
     }
 
+    /// The id of the next callout this request makes.
+    fn dispatch_id(&mut self) -> u32 {
+        let call = self.next_call;
+        self.next_call = self.next_call.wrapping_add(1);
+        call
+    }
+
+    /// A state names a rule this configuration does not have: a bug, answered, never forwarded.
+    fn rule_missing(&mut self) -> Vec<Effect> {
+        self.fail(
+            &PipelineError::Internal("rule index out of range".into()),
+            None,
+            None,
+            "",
+        )
+    }
+
     /// Continues with the authorizer's answer.
     fn authorized(
         &mut self,
         matched: Matched,
-        (subject, extra): (String, Rc<serde_json::Value>),
+        mut id: Identity,
         result: CalloutResult,
     ) -> Vec<Effect> {
         let filter = Rc::clone(&self.filter);
         let Some(rule) = filter.rules.get(matched.rule) else {
-            return self.fail(
-                &PipelineError::Internal("rule index out of range".into()),
-                None,
-                None,
-                "",
-            );
+            return self.rule_missing();
         };
         match rule.authorizer.resume(result) {
-            Ok(forwarded) => self.mutate(matched, rule, subject, extra, forwarded),
+            Ok(forwarded) => {
+                forwarded
+                    .into_iter()
+                    .for_each(|(k, v)| id.header.set(&k, v));
+                self.run_mutators(matched, rule, id, 0, None)
+            }
             Err(e) => self.fail_in_rule(&e, &matched, rule),
         }
     }
@@ -451,12 +472,7 @@ impl Exchange {
     ) -> Vec<Effect> {
         let filter = Rc::clone(&self.filter);
         let Some(rule) = filter.rules.get(matched.rule) else {
-            return self.fail(
-                &PipelineError::Internal("rule index out of range".into()),
-                None,
-                None,
-                "",
-            );
+            return self.rule_missing();
         };
         let mut wake = Vec::new();
         let (index, step) = {
@@ -501,8 +517,7 @@ impl Exchange {
             AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, rule),
             AuthnStep::Call(callout, key) => {
                 let callout = with_trace_context(callout, &matched.request);
-                let call = self.next_call;
-                self.next_call = self.next_call.wrapping_add(1);
+                let call = self.dispatch_id();
                 self.state = State::Calling {
                     matched: Box::new(matched),
                     authn: index,
@@ -539,45 +554,33 @@ impl Exchange {
         } else {
             extra
         };
-        let step = rule
-            .authorizer
-            .start(&session(&matched, subject.clone(), Rc::clone(&extra)));
-        match step {
-            AuthzStep::Allow(forwarded) => self.mutate(matched, rule, subject, extra, forwarded),
-            AuthzStep::Deny(e) => self.fail_in_rule(&e, &matched, rule),
-            AuthzStep::Call(callout) => {
-                let callout = with_trace_context(callout, &matched.request);
-                let call = self.next_call;
-                self.next_call = self.next_call.wrapping_add(1);
-                self.state = State::Authorizing {
-                    matched: Box::new(matched),
-                    identity: Box::new((subject, extra)),
-                    call,
-                };
-                vec![Effect::Dispatch(call, callout)]
-            }
-        }
-    }
-
-    /// Runs the mutators and forwards, with the headers the authorizer passed on set first.
-    fn mutate(
-        &mut self,
-        matched: Matched,
-        rule: &Rule,
-        subject: String,
-        extra: Rc<serde_json::Value>,
-        forwarded: Vec<(String, String)>,
-    ) -> Vec<Effect> {
-        let mut header = Headers::default();
-        for (name, value) in forwarded {
-            header.set(&name, value);
-        }
-        let identity = Identity {
+        let id = Identity {
             subject,
             extra,
-            header,
+            header: Headers::default(),
         };
-        self.run_mutators(matched, rule, identity, 0, None)
+        let s = session(&matched, id);
+        let step = rule.authorizer.start(&s);
+        let mut id = identity(s);
+        match step {
+            AuthzStep::Allow(forwarded) => {
+                forwarded
+                    .into_iter()
+                    .for_each(|(k, v)| id.header.set(&k, v));
+                self.run_mutators(matched, rule, id, 0, None)
+            }
+            AuthzStep::Deny(e) => self.fail_in_rule(&e, &matched, rule),
+            AuthzStep::Call(callout) => {
+                let call = self.dispatch_id();
+                let effect = Effect::Dispatch(call, with_trace_context(callout, &matched.request));
+                self.state = State::Authorizing {
+                    matched: Box::new(matched),
+                    identity: Box::new(id),
+                    call,
+                };
+                vec![effect]
+            }
+        }
     }
 
     /// Runs the mutators from `from` (a hydrator may pause on a callout; `answer` is its
@@ -592,14 +595,9 @@ impl Exchange {
     ) -> Vec<Effect> {
         for (i, m) in rule.mutators.iter().enumerate().skip(from) {
             let Mutator::Hydrator(h) = m else {
-                let mut session = session(&matched, id.subject, id.extra);
-                session.header = id.header;
-                let outcome = m.mutate(&mut session);
-                id = Identity {
-                    subject: session.subject,
-                    extra: session.extra,
-                    header: session.header,
-                };
+                let mut s = session(&matched, id);
+                let outcome = m.mutate(&mut s);
+                id = identity(s);
                 if let Err(e) = outcome {
                     return self.fail_in_rule(&e, &matched, rule);
                 }
@@ -623,9 +621,9 @@ impl Exchange {
                     answered
                 }
                 None => {
-                    let mut session = session(&matched, id.subject.clone(), Rc::clone(&id.extra));
-                    session.header = id.header.clone();
-                    let (callout, key) = h.callout(&session);
+                    let s = session(&matched, id);
+                    let (callout, key) = h.callout(&s);
+                    id = identity(s);
                     let key = crate::cache::digest::digest(&key);
                     let now = self.now_ms;
                     let cached = h
@@ -634,9 +632,8 @@ impl Exchange {
                     match cached {
                         Some(hit) => Ok(hit),
                         None => {
+                            let call = self.dispatch_id();
                             let callout = with_trace_context(callout, &matched.request);
-                            let call = self.next_call;
-                            self.next_call = self.next_call.wrapping_add(1);
                             self.state = State::Mutating {
                                 matched: Box::new(matched),
                                 identity: Box::new(id),
@@ -657,12 +654,7 @@ impl Exchange {
                 Err(e) => return self.fail_in_rule(&e, &matched, rule),
             }
         }
-        let session = Session {
-            subject: id.subject,
-            extra: id.extra,
-            header: id.header,
-            match_context: session(&matched, String::new(), Rc::default()).match_context,
-        };
+        let session = session(&matched, id);
         let matched = &matched;
         let mut effects = Vec::with_capacity(session.header.iter().count() + 2);
         for (name, value) in session.header.iter() {

@@ -73,7 +73,7 @@ impl Url<'_> {
 
 #[derive(Debug, Clone)]
 pub struct MatchContext<'r> {
-    pub captures: Vec<String>,
+    pub captures: &'r [String],
     pub url: Url<'r>,
     pub method: &'r str,
     pub header: &'r Headers,

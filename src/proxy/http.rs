@@ -1,7 +1,9 @@
 //! The HTTP-context logic: one `Exchange` per request, effects applied through a `Host`.
 
 use super::host::Host;
+use super::in_flight::InFlight;
 use super::metrics::Metrics;
+use super::MAX_CALLOUT_BODY;
 use crate::pipeline::callout::CalloutResult;
 use crate::pipeline::effect::{Effect, Reply};
 use crate::pipeline::{Env, Exchange, Filter, LogLevel, VmState};
@@ -45,8 +47,8 @@ impl Loaded {
 pub struct HttpFilter {
     exchange: Option<Exchange>,
     metrics: Option<Rc<Metrics>>,
-    /// Host token → the exchange's call id, its cluster and when it left.
-    pending: Vec<(u32, u32, String, u64)>,
+    /// The exchange's calls in flight, by their call id.
+    pending: InFlight<u32>,
     /// Whether the request is held (so a later Continue must resume it).
     paused: bool,
     log_level: LogLevel,
@@ -61,7 +63,7 @@ impl HttpFilter {
             log_level: loaded.map_or(LogLevel::Info, |l| l.filter.log.level),
             exchange: loaded.map(|l| Exchange::new(Rc::clone(&l.filter), Rc::clone(&l.vm), id)),
             metrics: loaded.map(|l| Rc::clone(&l.metrics)),
-            pending: Vec::new(),
+            pending: InFlight::default(),
             paused: false,
             logged: false,
         }
@@ -97,19 +99,14 @@ impl HttpFilter {
         num_headers: usize,
         body_size: usize,
     ) {
-        let Some(pos) = self.pending.iter().position(|(t, ..)| *t == token) else {
+        let metrics = self.metrics.as_deref();
+        let sizes = (num_headers, body_size);
+        let Some((call, result)) =
+            self.pending
+                .answer(host, metrics, token, sizes, MAX_CALLOUT_BODY)
+        else {
             return;
         };
-        let (_, call, cluster, sent_ms) = self.pending.swap_remove(pos);
-        let result = host.callout_result(num_headers, body_size);
-        if let Some(m) = &self.metrics {
-            m.callout(
-                host,
-                &cluster,
-                &result,
-                host.now_ms().saturating_sub(sent_ms),
-            );
-        }
         self.step(host, |exchange, env| {
             exchange.on_callout_result(call, result, env)
         });
@@ -149,18 +146,8 @@ impl HttpFilter {
         let mut flow = Flow::Pause;
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::Dispatch(call, callout) => match host.dispatch(&callout) {
-                    Some(token) => self
-                        .pending
-                        .push((token, call, callout.cluster, host.now_ms())),
-                    None => {
-                        host.log(
-                            LogLevel::Warn,
-                            &format!(
-                                "callout to cluster {} could not be dispatched",
-                                callout.cluster
-                            ),
-                        );
+                Effect::Dispatch(call, callout) => {
+                    if !self.pending.send(host, &callout, call) {
                         if let Some(exchange) = self.exchange.as_mut() {
                             let env = Env {
                                 now_ms: host.now_ms(),
@@ -173,7 +160,7 @@ impl HttpFilter {
                             ));
                         }
                     }
-                },
+                }
                 Effect::SetHeader(name, value) => host.set_request_header(&name, &value),
                 Effect::RemoveHeader(name) => host.remove_request_header(&name),
                 Effect::Wake(ids) => ids.into_iter().for_each(|id| host.wake(id)),

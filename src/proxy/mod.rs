@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod http;
+pub mod in_flight;
 pub mod metrics;
 pub mod root;
 #[cfg(target_arch = "wasm32")]

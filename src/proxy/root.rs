@@ -3,6 +3,7 @@
 
 use super::host::Host;
 use super::http::Loaded;
+use super::in_flight::InFlight;
 use super::metrics::Metrics;
 use crate::cache::jwks::{JwksStore, MAX_JWKS_BYTES};
 use crate::pipeline::callout::CalloutResult;
@@ -18,8 +19,8 @@ pub const STATS_TICK_MS: u64 = 1_000;
 #[derive(Default)]
 pub struct RootFilter {
     loaded: Option<Loaded>,
-    /// Host token → JWKS source index and when the fetch left.
-    pending: Vec<(u32, usize, u64)>,
+    /// JWKS fetches in flight, by source index.
+    pending: InFlight<usize>,
     metrics: Rc<Metrics>,
 }
 
@@ -95,20 +96,9 @@ impl RootFilter {
                 "portcullis: ready: every JWKS has been fetched",
             );
         }
-        let now = host.now_ms();
         for (source, callout) in calls {
-            match host.dispatch(&callout) {
-                Some(token) => self.pending.push((token, source, now)),
-                None => {
-                    host.log(
-                        LogLevel::Warn,
-                        &format!(
-                            "JWKS fetch to cluster {} could not be dispatched",
-                            callout.cluster
-                        ),
-                    );
-                    failed.push(source);
-                }
+            if !self.pending.send(host, &callout, source) {
+                failed.push(source);
             }
         }
         wake.into_iter().for_each(|id| host.wake(id));
@@ -124,24 +114,13 @@ impl RootFilter {
         num_headers: usize,
         body_size: usize,
     ) {
-        let Some(pos) = self.pending.iter().position(|(t, ..)| *t == token) else {
+        let sizes = (num_headers, body_size);
+        let Some((source, result)) =
+            self.pending
+                .answer(host, Some(&self.metrics), token, sizes, MAX_JWKS_BYTES)
+        else {
             return;
         };
-        let (_, source, sent_ms) = self.pending.swap_remove(pos);
-        let result = if body_size > MAX_JWKS_BYTES {
-            CalloutResult::Failed
-        } else {
-            host.callout_result(num_headers, body_size)
-        };
-        if let Some(cluster) = self
-            .loaded
-            .as_ref()
-            .and_then(|l| l.filter.jwks_sources.get(source))
-            .map(|s| s.target.cluster.clone())
-        {
-            let elapsed = host.now_ms().saturating_sub(sent_ms);
-            self.metrics.callout(host, &cluster, &result, elapsed);
-        }
         self.fetched(host, source, result);
     }
 

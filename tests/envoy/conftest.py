@@ -26,27 +26,33 @@ def require_envoy():
         pytest.fail(f"{envoy_harness.WASM} is missing: run `make build`")
 
 
+def serve(script, wrap=lambda port: port):
+    """A stand-in from tests/support for the whole session, killed at the end."""
+    proc, port = envoy_harness.start_script(script)
+    try:
+        yield wrap(port)
+    finally:
+        proc.kill()
+
+
 @pytest.fixture(scope="session")
 def upstream():
-    proc, port = envoy_harness.start_script("echo_upstream.py")
-    yield port
-    proc.kill()
+    yield from serve("echo_upstream.py")
 
 
 @pytest.fixture(scope="session")
 def kratos():
-    proc, port = envoy_harness.start_script("kratos.py")
-    yield Kratos(port)
-    proc.kill()
-
-
+    yield from serve("kratos.py", Kratos)
 
 
 @pytest.fixture(scope="session")
 def jwks():
-    proc, port = envoy_harness.start_script("jwks.py")
-    yield Jwks(port)
-    proc.kill()
+    yield from serve("jwks.py", Jwks)
+
+
+@pytest.fixture(scope="session")
+def keto():
+    yield from serve("keto.py")
 
 
 class StandIn:

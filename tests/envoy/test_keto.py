@@ -6,15 +6,7 @@ import urllib.request
 
 import pytest
 
-import envoy_harness
 from conftest import request, start_envoy, upstream_saw
-
-
-@pytest.fixture(scope="module")
-def keto():
-    proc, port = envoy_harness.start_script("keto.py")
-    yield port
-    proc.kill()
 
 
 @pytest.fixture(scope="module")

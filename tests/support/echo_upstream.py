@@ -7,42 +7,31 @@ Usage: echo_upstream.py [PORT]   (0 picks a free port; the chosen port is printe
 """
 
 import http.client
-import json
 import sys
-from http.server import BaseHTTPRequestHandler
 
-from loopback import serve
+import loopback
+
 
 
 # The tests send 64 KiB header values through Envoy; the stdlib parser stops at 64 KiB lines.
 http.client._MAXLINE = 1 << 20
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class Handler(loopback.Handler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {}
         for name, value in self.headers.items():
             headers.setdefault(name.lower(), []).append(value)
-        data = json.dumps({"method": self.command, "path": self.path, "headers": headers,
-                           "body_bytes": len(body)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply(200, {"method": self.command, "path": self.path, "headers": headers,
+                         "body_bytes": len(body)})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = handle_any
 
 
 def main():
-    serve(Handler, int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    loopback.serve(Handler, int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,8 @@ import pathlib
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
-from loopback import serve
+import loopback
 
 KEYS = pathlib.Path(__file__).resolve().parents[1] / "keys"
 DEFAULTS = {"file": "jwks.json", "mode": "normal", "latency_ms": 0}
@@ -28,33 +27,21 @@ STATE = dict(DEFAULTS, paths=[])
 LOCK = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, data, content_type="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(loopback.Handler):
     def do_GET(self):
         if self.path == "/__calls":
             with LOCK:
                 body = {"count": len(STATE["paths"]), "paths": list(STATE["paths"])}
-            return self.reply(200, json.dumps(body).encode())
+            return self.reply(200, body)
         with LOCK:
             STATE["paths"].append(self.path)
             file, mode, latency = STATE["file"], STATE["mode"], STATE["latency_ms"]
         if latency:
             time.sleep(latency / 1000)
         if mode == "down":
-            return self.reply(503, b'{"error":"unavailable"}')
+            return self.reply(503, {"error": "unavailable"})
         if mode == "garbage":
-            return self.reply(200, b"<html>this is not a key set</html>", "text/html")
+            return self.reply(200, b"<html>this is not a key set</html>", content_type="text/html")
         return self.reply(200, (KEYS / file).read_bytes())
 
     def do_POST(self):
@@ -66,9 +53,9 @@ class Handler(BaseHTTPRequestHandler):
             elif self.path == "/__control":
                 STATE.update({k: v for k, v in body.items() if k in DEFAULTS})
             else:
-                return self.reply(404, b"{}")
-        self.reply(200, b"{}")
+                return self.reply(404, {})
+        self.reply(200, {})
 
 
 if __name__ == "__main__":
-    serve(Handler, int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    loopback.serve(Handler, int(sys.argv[1]) if len(sys.argv) > 1 else 0)

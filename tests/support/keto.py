@@ -11,28 +11,15 @@ Usage: keto.py [PORT]   (port 0 picks one; the chosen port is printed). Binds to
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler
 
-from loopback import serve
+import loopback
 
 TUPLES = {("files", "report-1", "view", "user:alice")}
 CALLS = []
 LOCK = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(loopback.Handler):
 
     def do_GET(self):
         if self.path == "/__calls":
@@ -60,4 +47,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    serve(Handler, int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    loopback.serve(Handler, int(sys.argv[1]) if len(sys.argv) > 1 else 0)

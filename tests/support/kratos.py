@@ -26,9 +26,8 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 
-from loopback import serve
+import loopback
 
 STATE = {"latency_ms": 0, "mode": "normal", "calls": []}
 LOCK = threading.Lock()
@@ -97,21 +96,7 @@ def whoami(token):
                                "request does not have a valid authentication session")
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body, headers=None):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(loopback.Handler):
 
     def do_GET(self):
         if self.path == "/__calls":
@@ -156,7 +141,7 @@ def main():
     port = int(args[0]) if args and not args[0].startswith("--") else 0
     if "--latency-ms" in args:
         STATE["latency_ms"] = int(args[args.index("--latency-ms") + 1])
-    serve(Handler, port)
+    loopback.serve(Handler, port)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,26 @@
-"""Serving a stand-in on 127.0.0.1: the port is printed on the first line (0 picks a free one)."""
+"""What every stand-in shares: a quiet HTTP/1.1 handler that answers JSON or bytes, and serving
+it on 127.0.0.1 with the port printed on the first line (0 picks a free one)."""
 
-from http.server import ThreadingHTTPServer
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, headers=None, content_type="application/json"):
+        """`body` is sent as is when it is bytes, as JSON otherwise."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def serve(handler, port):
