@@ -23,7 +23,11 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<(), String
     if let Some(file) = &table.jwks_file {
         vm.warm(&std::fs::read(scenario::root().join(file)).expect("jwks_file"));
     }
-    vm.send(1, scenario::request_headers(&case.request));
+    vm.send_with_body(
+        1,
+        scenario::request_headers(&case.request),
+        case.request.body.clone().map(String::into_bytes),
+    );
     vm.tick();
     for (i, spec) in case.callouts.iter().enumerate() {
         let (_, token, callout) = vm
@@ -36,6 +40,7 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<(), String
             cluster: callout.cluster.clone(),
             headers: callout.headers.clone(),
             timeout_ms: callout.timeout_ms,
+            body: callout.body.clone().unwrap_or_default(),
         };
         scenario::check_callout(&spec.expect, &seen).map_err(|e| format!("callout {i}: {e}"))?;
         vm.answer(token, result_of(&spec.respond));
@@ -107,6 +112,7 @@ fn without_a_configuration_every_request_is_refused() {
     let ctx = Rc::new(Ctx {
         filter: RefCell::new(HttpFilter::new(None, 1)),
         headers: RefCell::new(vec![(":path".into(), b"/".to_vec())]),
+        body: RefCell::default(),
         answer: RefCell::default(),
         replies: RefCell::default(),
         flow: RefCell::default(),

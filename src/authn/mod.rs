@@ -3,13 +3,16 @@
 //! another request's identical callout.
 
 pub mod anonymous;
+pub mod client_credentials;
 pub mod cookies;
 pub mod gjson;
+pub mod grant;
+pub mod introspection;
 pub mod jwt;
 pub mod session_store;
 pub mod token;
 
-use crate::cache::session::Key;
+use crate::cache::session::{Key, Lookup, Outcome};
 use crate::cache::SharedData;
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
@@ -20,6 +23,30 @@ use crate::pipeline::session::Query;
 use crate::pipeline::VmState;
 use session_store::{Credential, SessionStore};
 use std::rc::Rc;
+
+/// A call an authenticator waits for: the single-flight key it leads, and which of its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub key: Key,
+    pub stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The call that checks the caller's credentials.
+    Check,
+    /// A client-credentials grant for portcullis itself, before the check.
+    Grant,
+}
+
+impl Pending {
+    pub fn check(key: Key) -> Pending {
+        Pending {
+            key,
+            stage: Stage::Check,
+        }
+    }
+}
 
 /// The request as authenticators see it.
 pub struct Input<'a> {
@@ -51,6 +78,8 @@ pub enum Authenticator {
     /// `cookie_session` and `bearer_token`.
     SessionStore(Box<SessionStore>),
     Jwt(Box<jwt::Jwt>),
+    ClientCredentials(Box<client_credentials::ClientCredentials>),
+    Introspection(Box<introspection::Introspection>),
 }
 
 /// What an authenticator decided, or what it needs to decide.
@@ -62,8 +91,8 @@ pub enum AuthnStep {
         extra: Rc<serde_json::Value>,
     },
     Rejected(PipelineError),
-    /// Make this call; its answer goes to `resume` with the key.
-    Call(Callout, Key),
+    /// Make this call; its answer goes to `resume` with the pending marker.
+    Call(Callout, Pending),
     /// Another request is making the same call; start again when woken.
     Wait,
 }
@@ -77,6 +106,8 @@ impl Authenticator {
         "cookie_session",
         "bearer_token",
         "jwt",
+        "oauth2_client_credentials",
+        "oauth2_introspection",
     ];
 
     pub fn build(
@@ -107,6 +138,18 @@ impl Authenticator {
                 let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
                 Authenticator::Jwt(Box::new(jwt::Jwt::build(raw, clusters, jwks)?))
             }
+            "oauth2_client_credentials" => {
+                let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
+                Authenticator::ClientCredentials(Box::new(
+                    client_credentials::ClientCredentials::build(raw, clusters)?,
+                ))
+            }
+            "oauth2_introspection" => {
+                let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
+                Authenticator::Introspection(Box::new(introspection::Introspection::build(
+                    raw, clusters,
+                )?))
+            }
             other => return Err(format!("unknown authenticator {other:?}")),
         })
     }
@@ -122,6 +165,8 @@ impl Authenticator {
                 Credential::Bearer => "bearer_token",
             },
             Authenticator::Jwt(_) => "jwt",
+            Authenticator::ClientCredentials(_) => "oauth2_client_credentials",
+            Authenticator::Introspection(_) => "oauth2_introspection",
         }
     }
 
@@ -158,13 +203,23 @@ impl Authenticator {
                 }
             }
             Authenticator::Jwt(j) => j.start(input, ctx),
+            Authenticator::ClientCredentials(c) => c.start(input, ctx),
+            Authenticator::Introspection(i) => i.start(input, ctx),
         }
     }
 
-    /// Continues after the callout `start` asked for.
-    pub fn resume(&self, key: &Key, result: CalloutResult, ctx: &mut Ctx<'_>) -> AuthnStep {
+    /// Continues after a callout `start` (or an earlier `resume`) asked for.
+    pub fn resume(
+        &self,
+        input: &Input<'_>,
+        pending: Pending,
+        result: CalloutResult,
+        ctx: &mut Ctx<'_>,
+    ) -> AuthnStep {
         match self {
-            Authenticator::SessionStore(s) => s.resume(key, result, ctx),
+            Authenticator::SessionStore(s) => s.resume(&pending.key, result, ctx),
+            Authenticator::ClientCredentials(c) => c.resume(input, &pending.key, result, ctx),
+            Authenticator::Introspection(i) => i.resume(input, pending, result, ctx),
             _ => AuthnStep::Rejected(PipelineError::Internal(
                 "authenticator received an unexpected callout response".to_string(),
             )),
@@ -175,7 +230,50 @@ impl Authenticator {
     pub fn session_cache_entries(&self) -> usize {
         match self {
             Authenticator::SessionStore(s) => s.max_entries,
+            Authenticator::ClientCredentials(_) | Authenticator::Introspection(_) => {
+                session_store::DEFAULT_MAX_ENTRIES
+            }
             _ => 0,
         }
+    }
+}
+
+/// Answers from the session cache when `cached` and it holds the key, parks the request behind
+/// an identical call in flight, or lets this request lead: `lead` says what to call.
+fn through_cache(
+    ctx: &mut Ctx<'_>,
+    key: &Key,
+    cached: bool,
+    lead: impl FnOnce(&mut Ctx<'_>) -> AuthnStep,
+) -> AuthnStep {
+    if !cached {
+        return lead(ctx);
+    }
+    match ctx
+        .vm
+        .sessions
+        .lookup(key, ctx.waiter, ctx.now_ms, ctx.shared)
+    {
+        Lookup::Hit(outcome) => outcome_step(outcome),
+        Lookup::Wait => AuthnStep::Wait,
+        Lookup::Lead => lead(ctx),
+    }
+}
+
+/// Ends a led call: the outcome is cached until `until` (when given) and handed to the requests
+/// parked behind it.
+fn settle(ctx: &mut Ctx<'_>, key: &Key, outcome: Outcome, until: Option<u64>) -> AuthnStep {
+    let woken = ctx
+        .vm
+        .sessions
+        .complete(key, outcome.clone(), until, ctx.now_ms, ctx.shared);
+    ctx.wake.extend(woken);
+    outcome_step(outcome)
+}
+
+fn outcome_step(outcome: Outcome) -> AuthnStep {
+    match outcome {
+        Outcome::Session { subject, extra } => AuthnStep::Authenticated { subject, extra },
+        Outcome::Rejected(e) => AuthnStep::Rejected(e),
     }
 }

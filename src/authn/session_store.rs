@@ -4,9 +4,9 @@
 
 use super::gjson;
 use super::token::TokenFrom;
-use super::{AuthnStep, Ctx, Input};
+use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending};
 use crate::cache::digest::{digest, Hasher};
-use crate::cache::session::{Key, Lookup, Outcome};
+use crate::cache::session::{Key, Outcome};
 use crate::config::clusters::{Clusters, Target};
 use crate::config::duration::parse_ms;
 use crate::errors::PipelineError;
@@ -236,34 +236,19 @@ impl SessionStore {
             full_path.push('?');
             full_path.push_str(query);
         }
-        let mut headers = vec![
-            (":method".to_string(), method.to_string()),
-            (":path".to_string(), full_path),
-            (":authority".to_string(), self.target.authority.clone()),
-            (":scheme".to_string(), self.target.scheme.clone()),
-        ];
+        let mut call = Callout::to(&self.target, method, full_path);
         for (name, value) in input.request.headers.iter() {
             if self.forward.iter().any(|f| f == name) {
-                headers.push((name.to_string(), value.to_string()));
+                call.headers.push((name.to_string(), value.to_string()));
             }
         }
         for (name, value) in &self.additional {
-            headers.retain(|(k, _)| k != name);
-            headers.push((name.clone(), value.clone()));
+            call.set_header(name, value.clone());
         }
         if self.preserve_host {
-            headers.retain(|(k, _)| k != "x-forwarded-host");
-            headers.push((
-                "x-forwarded-host".to_string(),
-                input.request.authority.clone(),
-            ));
+            call.set_header("x-forwarded-host", input.request.authority.clone());
         }
-        Callout {
-            cluster: self.target.cluster.clone(),
-            headers,
-            body: None,
-            timeout_ms: self.target.timeout_ms,
-        }
+        call
     }
 
     /// Everything that changes the store's answer: the config and the exact call.
@@ -279,30 +264,17 @@ impl SessionStore {
     pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
         let callout = self.callout(input);
         let key = self.key(&callout);
-        if self.ttl_ms.is_none() && self.negative_ttl_ms.is_none() {
-            return AuthnStep::Call(callout, key);
-        }
-        match ctx
-            .vm
-            .sessions
-            .lookup(&key, ctx.waiter, ctx.now_ms, ctx.shared)
-        {
-            Lookup::Hit(outcome) => outcome_step(outcome),
-            Lookup::Wait => AuthnStep::Wait,
-            Lookup::Lead => AuthnStep::Call(callout, key),
-        }
+        let cached = self.ttl_ms.is_some() || self.negative_ttl_ms.is_some();
+        through_cache(ctx, &key, cached, |_| {
+            AuthnStep::Call(callout, Pending::check(key))
+        })
     }
 
     pub fn resume(&self, key: &Key, result: CalloutResult, ctx: &mut Ctx<'_>) -> AuthnStep {
         let (outcome, cache_ms) = self.judge(result);
         let until =
             cache_ms.map(|(ttl, expires)| (ctx.now_ms + ttl).min(expires.unwrap_or(u64::MAX)));
-        let woken = ctx
-            .vm
-            .sessions
-            .complete(key, outcome.clone(), until, ctx.now_ms, ctx.shared);
-        ctx.wake.extend(woken);
-        outcome_step(outcome)
+        settle(ctx, key, outcome, until)
     }
 
     /// The outcome, and how long it may be cached: (ttl, the session's own expiry).
@@ -392,12 +364,5 @@ impl SessionStore {
             },
             self.ttl_ms.map(|t| (t, expires)),
         )
-    }
-}
-
-fn outcome_step(outcome: Outcome) -> AuthnStep {
-    match outcome {
-        Outcome::Session { subject, extra } => AuthnStep::Authenticated { subject, extra },
-        Outcome::Rejected(e) => AuthnStep::Rejected(e),
     }
 }

@@ -1,19 +1,19 @@
 //! Authorizers: whether the authenticated subject may proceed. `allow` and `deny` decide at
-//! once; `remote_json` asks a policy service (Ory Keto) with a callout.
+//! once; `remote` and `remote_json` ask a policy service (Ory Keto) with a callout.
 
-pub mod remote_json;
+pub mod remote;
 
 use crate::config::clusters::Clusters;
 use crate::errors::PipelineError;
 use crate::pipeline::callout::{Callout, CalloutResult};
 use crate::pipeline::session::Session;
-use remote_json::RemoteJson;
+use remote::Remote;
 
 #[derive(Debug, Clone)]
 pub enum Authorizer {
     Allow,
     Deny,
-    RemoteJson(Box<RemoteJson>),
+    Remote(Box<Remote>),
 }
 
 /// What an authorizer decided, or the call it needs first.
@@ -25,8 +25,13 @@ pub enum AuthzStep {
 }
 
 impl Authorizer {
-    pub const NAMES: &'static [&'static str] =
-        &["allow", "deny", "remote_json", "keto_engine_acp_ory"];
+    pub const NAMES: &'static [&'static str] = &[
+        "allow",
+        "deny",
+        "remote",
+        "remote_json",
+        "keto_engine_acp_ory",
+    ];
 
     pub fn build(
         name: &str,
@@ -36,8 +41,13 @@ impl Authorizer {
         match name {
             "allow" => Ok(Authorizer::Allow),
             "deny" => Ok(Authorizer::Deny),
-            "remote_json" => Ok(Authorizer::RemoteJson(Box::new(RemoteJson::build(
-                config, clusters,
+            "remote" => Ok(Authorizer::Remote(Box::new(Remote::build(
+                "remote", config, clusters,
+            )?))),
+            "remote_json" => Ok(Authorizer::Remote(Box::new(Remote::build(
+                "remote_json",
+                config,
+                clusters,
             )?))),
             "keto_engine_acp_ory" => Err(
                 "keto_engine_acp_ory is deprecated upstream (Keto no longer has the ACP engine); \
@@ -48,11 +58,17 @@ impl Authorizer {
         }
     }
 
-    pub fn start(&self, session: &Session<'_>) -> AuthzStep {
+    /// Whether deciding needs the whole request body (`remote`).
+    pub fn needs_body(&self) -> bool {
+        matches!(self, Authorizer::Remote(r) if r.needs_body())
+    }
+
+    /// `body` is the request body when `needs_body`, else empty.
+    pub fn start(&self, session: &Session<'_>, body: &[u8]) -> AuthzStep {
         match self {
             Authorizer::Allow => AuthzStep::Allow(Vec::new()),
             Authorizer::Deny => AuthzStep::Deny(PipelineError::Forbidden(None)),
-            Authorizer::RemoteJson(r) => match r.callout(session) {
+            Authorizer::Remote(r) => match r.callout(session, body) {
                 Ok(c) => AuthzStep::Call(c),
                 Err(e) => AuthzStep::Deny(e),
             },
@@ -62,7 +78,7 @@ impl Authorizer {
     /// The verdict in the answer to the call `start` asked for.
     pub fn resume(&self, result: CalloutResult) -> Result<Vec<(String, String)>, PipelineError> {
         match self {
-            Authorizer::RemoteJson(r) => r.verdict(result),
+            Authorizer::Remote(r) => r.verdict(result),
             _ => Err(PipelineError::Internal(
                 "authorizer received an unexpected callout response".into(),
             )),
@@ -72,7 +88,7 @@ impl Authorizer {
     /// Headers this authorizer may set upstream (for anti-spoofing).
     pub fn header_names(&self) -> &[String] {
         match self {
-            Authorizer::RemoteJson(r) => &r.forward,
+            Authorizer::Remote(r) => &r.forward,
             _ => &[],
         }
     }

@@ -42,6 +42,19 @@ pub struct Target {
     pub query: String,
 }
 
+impl Target {
+    /// The URL's path and query, as a callout's `:path`.
+    pub fn path_and_query(&self) -> String {
+        let mut p = String::with_capacity(self.path.len() + self.query.len() + 1);
+        p.push_str(&self.path);
+        if !self.query.is_empty() {
+            p.push('?');
+            p.push_str(&self.query);
+        }
+        p
+    }
+}
+
 /// The parts of an absolute http(s) URL.
 pub struct ParsedUrl<'a> {
     pub scheme: &'a str,

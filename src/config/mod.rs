@@ -22,12 +22,13 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Handlers Oathkeeper has that this build does not run yet.
-const NOT_YET: &[&str] = &[
-    "oauth2_introspection",
-    "oauth2_client_credentials",
-    "remote",
-    "id_token",
-];
+const NOT_YET: &[&str] = &["id_token"];
+
+const REMOTE_NEEDS_BODY: &str = "the remote authorizer sends the request body, which portcullis \
+     can read before the decision only when Envoy's wasm filter sets \
+     allow_on_headers_stop_iteration: true (Envoy 1.35 or later; Istio's WasmPlugin cannot set it). \
+     Set it there, then set envoy.allow_on_headers_stop_iteration: true in this configuration; \
+     or use remote_json, which needs no body";
 
 /// Headers that carry credentials, never identity: anti-spoofing never strips them.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie"];
@@ -79,6 +80,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
         mutators: &raw.mutators,
         error_handlers: &raw.errors.handlers,
         clusters: &clusters,
+        reads_bodies: raw.envoy.allow_on_headers_stop_iteration,
     };
     let jwt_global = raw.authenticators.get("jwt").map(|j| &j.config);
     let global_ms = |key: &str, default: u64| -> Result<u64, ConfigError> {
@@ -180,6 +182,8 @@ struct Context<'a> {
     mutators: &'a BTreeMap<String, HandlerSwitch>,
     error_handlers: &'a BTreeMap<String, HandlerSwitch>,
     clusters: &'a clusters::Clusters,
+    /// Envoy hands the request body over before the decision.
+    reads_bodies: bool,
 }
 
 /// Building one rule's handlers: errors name the rule.
@@ -312,8 +316,11 @@ fn compile_rule(
     let config = ctx
         .merged("authorizers", ctx.authorizers, &authz, Authorizer::NAMES)
         .map_err(|e| err(field.clone(), e))?;
-    let authorizer =
-        Authorizer::build(&authz.handler, config, ctx.clusters).map_err(|e| err(field, e))?;
+    let authorizer = Authorizer::build(&authz.handler, config, ctx.clusters)
+        .map_err(|e| err(field.clone(), e))?;
+    if authorizer.needs_body() && !ctx.reads_bodies {
+        return Err(err(field, REMOTE_NEEDS_BODY.into()));
+    }
 
     if raw.mutators.is_empty() {
         return Err(err(

@@ -22,6 +22,11 @@ pub struct RawConfig {
     pub clusters: BTreeMap<String, ClusterEntry>,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub envoy: EnvoySection,
+    /// Where the `id_token` mutator's public keys are answered (empty: nowhere).
+    #[serde(default)]
+    pub jwks_endpoint: Option<String>,
     /// Oathkeeper's server, tracing and profiling sections mean nothing inside Envoy; they are
     /// accepted so a whole Oathkeeper config file can be pasted.
     #[serde(default)]
@@ -32,6 +37,16 @@ pub struct RawConfig {
     pub profiling: Value,
     #[serde(default)]
     pub version: Value,
+}
+
+/// What the Envoy filter around portcullis is set to do; portcullis cannot ask Envoy.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoySection {
+    /// Mirrors the wasm filter's `allow_on_headers_stop_iteration` (Envoy ≥ 1.35): the
+    /// request body reaches the filter before the headers go upstream.
+    #[serde(default)]
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -20,6 +20,8 @@ pub enum PipelineError {
     Internal(String),
     /// A dependency (session store, JWKS) could not be reached or answered garbage.
     Unavailable(String),
+    /// A token endpoint's status Oathkeeper hands on as it is (404, 504).
+    Upstream(u32, String),
 }
 
 /// The rate-limit headers a dependency's 429 carries to the client.
@@ -52,6 +54,7 @@ impl PipelineError {
             PipelineError::TooManyRequests(_) => 429,
             PipelineError::ManyRules | PipelineError::Internal(_) => 500,
             PipelineError::Unavailable(_) => 503,
+            PipelineError::Upstream(code, _) => *code,
         }
     }
 
@@ -60,7 +63,8 @@ impl PipelineError {
         match self {
             PipelineError::BadRequest(m)
             | PipelineError::Internal(m)
-            | PipelineError::Unavailable(m) => m,
+            | PipelineError::Unavailable(m)
+            | PipelineError::Upstream(_, m) => m,
             PipelineError::Unauthorized(_) => "Access credentials are invalid",
             PipelineError::Forbidden(_) => {
                 "Access credentials are not sufficient to access this resource"
@@ -98,6 +102,7 @@ impl PipelineError {
             PipelineError::Forbidden(_) => "authorization_handler_no_match",
             PipelineError::Internal(_) => "internal_error",
             PipelineError::Unavailable(_) => "dependency_unavailable",
+            PipelineError::Upstream(..) => "dependency_status",
         }
     }
 }

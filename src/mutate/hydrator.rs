@@ -145,12 +145,7 @@ impl Hydrator {
             }
             path.push_str(query);
         }
-        let mut headers = vec![
-            (":method".to_string(), "POST".to_string()),
-            (":path".to_string(), path),
-            (":authority".to_string(), self.target.authority.clone()),
-            (":scheme".to_string(), self.target.scheme.clone()),
-        ];
+        let mut call = Callout::to(&self.target, "POST", path);
         for (k, v) in session.match_context.header.iter() {
             if !k.starts_with(':')
                 && !matches!(
@@ -158,26 +153,18 @@ impl Hydrator {
                     "host" | "content-length" | "content-type" | "transfer-encoding" | "connection"
                 )
             {
-                headers.push((k.to_string(), v.to_string()));
+                call.headers.push((k.to_string(), v.to_string()));
             }
         }
         if let Some(a) = &self.authorization {
-            headers.retain(|(k, _)| k != "authorization");
-            headers.push(("authorization".to_string(), a.clone()));
+            call.set_header("authorization", a.clone());
         }
-        headers.push(("content-type".to_string(), "application/json".to_string()));
+        call.set_header("content-type", "application/json".to_string());
         let mut key = body.clone();
         key.push(b'|');
         key.extend_from_slice(self.url.as_bytes());
-        (
-            Callout {
-                cluster: self.target.cluster.clone(),
-                headers,
-                body: Some(body),
-                timeout_ms: self.target.timeout_ms,
-            },
-            key,
-        )
+        call.body = Some(body);
+        (call, key)
     }
 
     /// What the API answered for `subject`.

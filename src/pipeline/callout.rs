@@ -1,5 +1,7 @@
 //! Outgoing HTTP calls a handler asks for, and what comes back.
 
+use crate::config::clusters::Target;
+
 /// A call the proxy makes on the pipeline's behalf; the request pauses until it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Callout {
@@ -9,6 +11,29 @@ pub struct Callout {
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
     pub timeout_ms: u64,
+}
+
+impl Callout {
+    /// A call to `target` with its pseudo-headers; `path` is the path and query to send.
+    pub fn to(target: &Target, method: &str, path: String) -> Callout {
+        Callout {
+            cluster: target.cluster.clone(),
+            headers: vec![
+                (":method".to_string(), method.to_string()),
+                (":path".to_string(), path),
+                (":authority".to_string(), target.authority.clone()),
+                (":scheme".to_string(), target.scheme.clone()),
+            ],
+            body: None,
+            timeout_ms: target.timeout_ms,
+        }
+    }
+
+    /// Sets `name` (lowercase), replacing any earlier value.
+    pub fn set_header(&mut self, name: &str, value: String) {
+        self.headers.retain(|(k, _)| k != name);
+        self.headers.push((name.to_string(), value));
+    }
 }
 
 /// The answer to a callout.

@@ -10,12 +10,12 @@ pub mod session;
 pub mod stats;
 
 use crate::authn::jwt::Verified;
-use crate::authn::{Authenticator, AuthnStep, Ctx, Input};
+use crate::authn::{Authenticator, AuthnStep, Ctx, Input, Pending};
 use crate::authz::{Authorizer, AuthzStep};
 use crate::cache::digest::Digest;
 use crate::cache::jwks::{JwksStore, Source};
 use crate::cache::lru::Lru;
-use crate::cache::session::{Key, SessionCache};
+use crate::cache::session::SessionCache;
 use crate::cache::SharedData;
 use crate::config::raw::LogSection;
 use crate::config::ConfigError;
@@ -157,6 +157,10 @@ const TOKEN_CACHE_BYTES: usize = 16 << 20;
 const HYDRATION_CACHE_ENTRIES: usize = 10_000;
 const HYDRATION_CACHE_BYTES: usize = 16 << 20;
 
+/// Tokens of portcullis' own one VM keeps.
+const GRANT_CACHE_ENTRIES: usize = 64;
+const GRANT_CACHE_BYTES: usize = 1 << 20;
+
 /// What one VM (one Envoy worker) remembers between requests; reset with each configuration.
 pub struct VmState {
     pub sessions: SessionCache,
@@ -166,6 +170,8 @@ pub struct VmState {
     pub stats: stats::Stats,
     /// Hydrator answers by the digest of the session sent and the API URL.
     pub hydrations: Lru<Digest, Hydrated>,
+    /// Access tokens portcullis was granted for its own calls (`pre_authorization`).
+    pub grants: Lru<Digest, String>,
 }
 
 impl Filter {
@@ -183,6 +189,7 @@ impl Filter {
             tokens: Lru::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES),
             stats: stats::Stats::default(),
             hydrations: Lru::new(HYDRATION_CACHE_ENTRIES, HYDRATION_CACHE_BYTES),
+            grants: Lru::new(GRANT_CACHE_ENTRIES, GRANT_CACHE_BYTES),
         }
     }
 
@@ -211,7 +218,7 @@ enum State {
         matched: Box<Matched>,
         authn: usize,
         call: u32,
-        key: Key,
+        pending: Pending,
     },
     /// Parked behind another request's identical callout.
     Waiting {
@@ -225,6 +232,11 @@ enum State {
         next: usize,
         call: u32,
         key: Digest,
+    },
+    /// Authenticated; the authorizer needs the request body, which is still arriving.
+    AwaitingBody {
+        matched: Box<Matched>,
+        identity: Box<Identity>,
     },
     /// Waiting for the authorizer's callout `call`.
     Authorizing {
@@ -256,6 +268,15 @@ impl Matched {
     }
 }
 
+/// The request body, as far as the pipeline knows it.
+enum Body {
+    /// The headers ended the stream, or nobody needs the body.
+    Empty,
+    /// More is coming; the proxy holds it back until the end of the stream.
+    Streaming,
+    Complete(Vec<u8>),
+}
+
 /// One request's pass through the pipeline.
 pub struct Exchange {
     filter: Rc<Filter>,
@@ -265,6 +286,9 @@ pub struct Exchange {
     state: State,
     next_call: u32,
     decision: Option<Decision>,
+    body: Body,
+    /// The matched rule's authorizer reads the body.
+    wants_body: bool,
     started_ms: u64,
     /// The time of the step being taken.
     now_ms: u64,
@@ -285,6 +309,8 @@ impl Exchange {
             state: State::Start,
             next_call: 0,
             decision: None,
+            body: Body::Empty,
+            wants_body: false,
             started_ms: 0,
             now_ms: 0,
         }
@@ -298,6 +324,35 @@ impl Exchange {
     /// How the request was decided, once it has been.
     pub fn decision(&self) -> Option<&Decision> {
         self.decision.as_ref()
+    }
+
+    /// The request has a body after its headers (the proxy said the stream did not end).
+    pub fn body_follows(&mut self) {
+        self.body = Body::Streaming;
+    }
+
+    /// Whether the proxy should hand over the whole body at the end of the stream.
+    pub fn wants_body(&self) -> bool {
+        self.wants_body && matches!(self.body, Body::Streaming)
+    }
+
+    /// The whole request body arrived: an authorizer waiting for it goes on.
+    pub fn on_request_body(&mut self, body: Vec<u8>, env: &Env<'_>) -> Vec<Effect> {
+        self.now_ms = env.now_ms;
+        self.body = Body::Complete(body);
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::AwaitingBody { matched, identity } => {
+                let filter = Rc::clone(&self.filter);
+                match filter.rules.get(matched.rule) {
+                    Some(rule) => self.ask_authorizer(*matched, rule, *identity),
+                    None => self.rule_missing(),
+                }
+            }
+            other => {
+                self.state = other;
+                Vec::new()
+            }
+        }
     }
 
     /// Starts the pipeline from the request headers (pseudo-headers included).
@@ -349,6 +404,11 @@ impl Exchange {
             .get(rule)
             .map(|p| p.captures(&subject))
             .unwrap_or_default();
+        self.wants_body = self
+            .filter
+            .rules
+            .get(rule)
+            .is_some_and(|r| r.authorizer.needs_body());
         let matched = Matched {
             rule,
             captures,
@@ -373,8 +433,10 @@ impl Exchange {
                 matched,
                 authn,
                 call: expected,
-                key,
-            } if expected == call => self.authenticate(*matched, authn, Some((key, result)), env),
+                pending,
+            } if expected == call => {
+                self.authenticate(*matched, authn, Some((pending, result)), env)
+            }
             State::Authorizing {
                 matched,
                 identity,
@@ -417,7 +479,7 @@ impl Exchange {
     /// The request is going away: if others wait on its callout, they must be woken.
     pub fn abandon(&mut self) -> Vec<u32> {
         match std::mem::replace(&mut self.state, State::Finished) {
-            State::Calling { key, .. } => self.vm.borrow_mut().sessions.abandon(&key),
+            State::Calling { pending, .. } => self.vm.borrow_mut().sessions.abandon(&pending.key),
             _ => Vec::new(),
         }
     }
@@ -467,7 +529,7 @@ impl Exchange {
         &mut self,
         matched: Matched,
         from: usize,
-        mut answer: Option<(Key, CalloutResult)>,
+        mut answer: Option<(Pending, CalloutResult)>,
         env: &Env<'_>,
     ) -> Vec<Effect> {
         let filter = Rc::clone(&self.filter);
@@ -494,7 +556,7 @@ impl Exchange {
             let mut last = (from, AuthnStep::NotResponsible);
             for (i, authn) in rule.authenticators.iter().enumerate().skip(from) {
                 let step = match answer.take() {
-                    Some((key, result)) => authn.resume(&key, result, &mut ctx),
+                    Some((pending, result)) => authn.resume(&input, pending, result, &mut ctx),
                     None => authn.start(&input, &mut ctx),
                 };
                 if let Some(outcome) = stats::Outcome::of(&step) {
@@ -515,14 +577,14 @@ impl Exchange {
                 self.authorize(matched, rule, subject, extra)
             }
             AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, rule),
-            AuthnStep::Call(callout, key) => {
+            AuthnStep::Call(callout, pending) => {
                 let callout = with_trace_context(callout, &matched.request);
                 let call = self.dispatch_id();
                 self.state = State::Calling {
                     matched: Box::new(matched),
                     authn: index,
                     call,
-                    key,
+                    pending,
                 };
                 vec![Effect::Dispatch(call, callout)]
             }
@@ -559,8 +621,23 @@ impl Exchange {
             extra,
             header: Headers::default(),
         };
+        if self.wants_body && matches!(self.body, Body::Streaming) {
+            self.state = State::AwaitingBody {
+                matched: Box::new(matched),
+                identity: Box::new(id),
+            };
+            return Vec::new();
+        }
+        self.ask_authorizer(matched, rule, id)
+    }
+
+    fn ask_authorizer(&mut self, matched: Matched, rule: &Rule, id: Identity) -> Vec<Effect> {
+        let body = match &self.body {
+            Body::Complete(b) if self.wants_body => b.as_slice(),
+            _ => &[],
+        };
         let s = session(&matched, id);
-        let step = rule.authorizer.start(&s);
+        let step = rule.authorizer.start(&s, body);
         let mut id = identity(s);
         match step {
             AuthzStep::Allow(forwarded) => {

@@ -92,6 +92,41 @@ impl HttpFilter {
         flow
     }
 
+    /// The proxy said a body follows the headers.
+    pub fn body_follows(&mut self) {
+        if let Some(exchange) = self.exchange.as_mut() {
+            exchange.body_follows();
+        }
+    }
+
+    /// A body chunk arrived. Until the decision, the proxy buffers it (Pause); at the end of
+    /// the stream an authorizer that reads the body gets all of it.
+    pub fn on_request_body(&mut self, host: &impl Host, size: usize, end_of_stream: bool) -> Flow {
+        if !self.paused {
+            return Flow::Continue;
+        }
+        let wants = self.exchange.as_ref().is_some_and(Exchange::wants_body);
+        if end_of_stream && wants {
+            let body = host.request_body(size);
+            let env = Env {
+                now_ms: host.now_ms(),
+                shared: host,
+            };
+            let effects = self
+                .exchange
+                .as_mut()
+                .map(|e| e.on_request_body(body, &env))
+                .unwrap_or_default();
+            // Continuing by the return value: resuming from inside the body callback is not
+            // something every host allows.
+            if self.apply(host, effects) == Flow::Continue {
+                self.paused = false;
+                return Flow::Continue;
+            }
+        }
+        Flow::Pause
+    }
+
     pub fn on_callout_response(
         &mut self,
         host: &impl Host,

@@ -116,15 +116,34 @@ impl Context for Http {
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+    fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         let flow = match self.inner.try_borrow_mut() {
-            Ok(mut inner) => inner.on_request_headers(&self.host),
+            Ok(mut inner) => {
+                if !end_of_stream {
+                    inner.body_follows();
+                }
+                inner.on_request_headers(&self.host)
+            }
             Err(_) => Flow::Pause,
         };
-        match flow {
-            Flow::Continue => Action::Continue,
-            Flow::Pause => Action::Pause,
-        }
+        action(flow)
+    }
+
+    // Envoy calls this before the decision only under `allow_on_headers_stop_iteration`; the
+    // SDK's default (Continue) would then send the held headers upstream undecided.
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let flow = match self.inner.try_borrow_mut() {
+            Ok(mut inner) => inner.on_request_body(&self.host, body_size, end_of_stream),
+            Err(_) => Flow::Pause,
+        };
+        action(flow)
+    }
+}
+
+fn action(flow: Flow) -> Action {
+    match flow {
+        Flow::Continue => Action::Continue,
+        Flow::Pause => Action::Pause,
     }
 }
 
@@ -158,6 +177,13 @@ impl Host for ProxyHost {
 
     fn remove_request_header(&self, name: &str) {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+    }
+
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 
     fn dispatch(&self, callout: &Callout) -> Option<u32> {

@@ -46,6 +46,9 @@ pub struct RequestSpec {
     pub headers: Vec<(String, HeaderValue)>,
     #[serde(default)]
     pub omit: Vec<String>,
+    /// A request body, delivered whole after the headers.
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 fn get() -> String {
@@ -106,6 +109,12 @@ pub struct CalloutExpect {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub absent: Vec<String>,
+    /// The exact body text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The body parsed as JSON, compared for equality.
+    #[serde(default)]
+    pub body_json: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -234,6 +243,7 @@ pub struct SeenCallout {
     pub cluster: String,
     pub headers: Vec<(String, String)>,
     pub timeout_ms: u64,
+    pub body: Vec<u8>,
 }
 
 /// Checks a dispatched callout against what the table expects of it.
@@ -272,6 +282,19 @@ pub fn check_callout(expect: &CalloutExpect, seen: &SeenCallout) -> Result<(), S
     for k in &expect.absent {
         if get(k).is_some() {
             return Err(format!("callout carries {k}, which must be absent"));
+        }
+    }
+    let text = String::from_utf8_lossy(&seen.body);
+    if let Some(b) = &expect.body {
+        if text != b.as_str() {
+            return Err(format!("callout body {text:?}, expected {b:?}"));
+        }
+    }
+    if let Some(j) = &expect.body_json {
+        let got: serde_json::Value = serde_json::from_slice(&seen.body)
+            .map_err(|e| format!("callout body is not JSON ({e}): {text}"))?;
+        if &got != j {
+            return Err(format!("callout body {got}, expected {j}"));
         }
     }
     Ok(())

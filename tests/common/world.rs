@@ -40,6 +40,7 @@ pub struct Vm {
 pub struct Ctx {
     pub filter: RefCell<HttpFilter>,
     pub headers: RefCell<Vec<(String, Vec<u8>)>>,
+    pub body: RefCell<Vec<u8>>,
     pub answer: RefCell<Option<CalloutResult>>,
     pub replies: RefCell<Vec<Reply>>,
     pub flow: RefCell<Option<Flow>>,
@@ -83,6 +84,10 @@ impl Host for FakeHost<'_> {
     }
     fn remove_request_header(&self, name: &str) {
         self.ctx().headers.borrow_mut().retain(|(k, _)| k != name);
+    }
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        let body = self.ctx().body.borrow().clone();
+        body.into_iter().take(size).collect()
     }
     fn dispatch(&self, callout: &Callout) -> Option<u32> {
         let mut t = self.vm.next_token.borrow_mut();
@@ -162,18 +167,32 @@ impl Vm {
 
     /// Starts a request in a new context.
     pub fn send(&self, id: u32, headers: Vec<(String, Vec<u8>)>) {
+        self.send_with_body(id, headers, None)
+    }
+
+    /// As `send`; a body arrives whole right after the headers, as Envoy delivers it under
+    /// `allow_on_headers_stop_iteration`.
+    pub fn send_with_body(&self, id: u32, headers: Vec<(String, Vec<u8>)>, body: Option<Vec<u8>>) {
         let ctx = Rc::new(Ctx {
             filter: RefCell::new(HttpFilter::new(self.root.borrow().loaded(), id)),
             headers: RefCell::new(headers),
+            body: RefCell::new(body.clone().unwrap_or_default()),
             answer: RefCell::default(),
             replies: RefCell::default(),
             flow: RefCell::default(),
         });
         self.contexts.borrow_mut().insert(id, Rc::clone(&ctx));
-        let flow = ctx
-            .filter
-            .borrow_mut()
-            .on_request_headers(&FakeHost { vm: self, id });
+        let host = FakeHost { vm: self, id };
+        if body.is_some() {
+            ctx.filter.borrow_mut().body_follows();
+        }
+        let mut flow = ctx.filter.borrow_mut().on_request_headers(&host);
+        if let (Some(b), Flow::Pause) = (&body, flow) {
+            flow = ctx
+                .filter
+                .borrow_mut()
+                .on_request_body(&host, b.len(), true);
+        }
         *ctx.flow.borrow_mut() = Some(flow);
     }
 

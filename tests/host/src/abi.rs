@@ -20,6 +20,7 @@ pub enum Status {
 
 const HTTP_REQUEST_HEADERS: i32 = 0;
 const HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
+const HTTP_REQUEST_BODY: i32 = 0;
 const HTTP_CALL_RESPONSE_BODY: i32 = 4;
 const PLUGIN_CONFIGURATION: i32 = 7;
 
@@ -97,6 +98,10 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             let data = match kind {
                 PLUGIN_CONFIGURATION => Some(c.data().config.clone()),
                 HTTP_CALL_RESPONSE_BODY => c.data().answer.as_ref().map(|(_, b)| b.clone()),
+                HTTP_REQUEST_BODY => {
+                    let id = c.data().effective;
+                    c.data().streams.get(&id).map(|s| s.request_body.clone())
+                }
                 _ => None,
             };
             let Some(data) = data else {

@@ -64,6 +64,8 @@ pub struct LocalReply {
 #[derive(Debug, Default, Clone)]
 pub struct Stream {
     pub request_headers: Vec<(String, Vec<u8>)>,
+    /// What the proxy buffered of the request body.
+    pub request_body: Vec<u8>,
     pub replies: Vec<LocalReply>,
     /// `on_request_headers` returned Continue, or the module called `continue_stream`.
     pub continued: bool,
@@ -195,6 +197,17 @@ impl Vm {
 
     /// Starts a request on HTTP context `id`: create, then `on_request_headers`.
     pub fn send(&mut self, id: u32, headers: Vec<(String, Vec<u8>)>) -> wasmtime::Result<()> {
+        self.send_with_body(id, headers, None)
+    }
+
+    /// As `send`; a body arrives whole right after the headers, as Envoy delivers it under
+    /// `allow_on_headers_stop_iteration`.
+    pub fn send_with_body(
+        &mut self,
+        id: u32,
+        headers: Vec<(String, Vec<u8>)>,
+        body: Option<Vec<u8>>,
+    ) -> wasmtime::Result<()> {
         let n = headers.len() as i32;
         self.store.data_mut().streams.insert(
             id,
@@ -205,7 +218,17 @@ impl Vm {
         );
         self.call2("proxy_on_context_create", id, ROOT)?;
         self.store.data_mut().effective = id;
-        let action = self.call3_ret("proxy_on_request_headers", id, n, 1)?;
+        let eos = i32::from(body.is_none());
+        let mut action = self.call3_ret("proxy_on_request_headers", id, n, eos)?;
+        if let Some(body) = body {
+            let size = body.len() as i32;
+            if let Some(s) = self.store.data_mut().streams.get_mut(&id) {
+                s.request_body = body;
+            }
+            if action != 0 {
+                action = self.call3_ret("proxy_on_request_body", id, size, 1)?;
+            }
+        }
         if action == 0 {
             if let Some(s) = self.store.data_mut().streams.get_mut(&id) {
                 s.continued = true;

@@ -100,8 +100,12 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<u64, Strin
     };
     let fuel = vm.fuel_used();
     let e = |e: wasmtime::Error| format!("trap: {e:?}");
-    vm.send(REQ, scenario::request_headers(&case.request))
-        .map_err(e)?;
+    vm.send_with_body(
+        REQ,
+        scenario::request_headers(&case.request),
+        case.request.body.clone().map(String::into_bytes),
+    )
+    .map_err(e)?;
     vm.tick().map_err(e)?;
     for (i, spec) in case.callouts.iter().enumerate() {
         let call = vm
@@ -113,6 +117,7 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<u64, Strin
             cluster: call.cluster.clone(),
             headers: call.headers.clone(),
             timeout_ms: call.timeout_ms as u64,
+            body: call.body.clone(),
         };
         scenario::check_callout(&spec.expect, &seen).map_err(|m| format!("callout {i}: {m}"))?;
         vm.answer(call.token, answer_of(&spec.respond)).map_err(e)?;

@@ -1,0 +1,159 @@
+//! `oauth2_client_credentials`: a caller sends its OAuth 2.0 client id and secret as HTTP Basic;
+//! they are valid when the token endpoint grants them a token (with `required_scope`). The
+//! subject is the client id. Answers can be cached, never beyond the token's expiry.
+
+use super::grant::{self, Grant};
+use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending};
+use crate::cache::digest::Hasher;
+use crate::cache::session::{Key, Outcome};
+use crate::config::clusters::{Clusters, Target};
+use crate::config::duration::parse_ms;
+use crate::errors::PipelineError;
+use crate::percent::query_unescape;
+use crate::pipeline::callout::CalloutResult;
+use crate::pipeline::request::Headers;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+use std::rc::Rc;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    token_url: String,
+    #[serde(default)]
+    required_scope: Vec<String>,
+    #[serde(default)]
+    cache: Cache,
+    /// Accepted: Envoy's cluster owns retries and timeouts here.
+    #[serde(default, rename = "retry")]
+    _retry: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cache {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    ttl: Option<String>,
+    /// Accepted; the shared session cache bounds entries for every handler.
+    #[serde(default)]
+    #[serde(rename = "max_tokens")]
+    _max_tokens: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    target: Target,
+    token_url: String,
+    scopes: Vec<String>,
+    /// `None`: answers are not cached. `Some(None)`: cached until the token expires.
+    cache_ttl_ms: Option<Option<u64>>,
+}
+
+/// HTTP Basic credentials, as Go's `Request.BasicAuth` reads them.
+fn basic(headers: &Headers) -> Option<(String, String)> {
+    let value = headers.get("authorization")?;
+    let (scheme, encoded) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case("basic ") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    let (user, pass) = decoded.split_once(':')?;
+    Some((user.to_string(), pass.to_string()))
+}
+
+impl ClientCredentials {
+    pub fn build(raw: RawConfig, clusters: &Clusters) -> Result<ClientCredentials, String> {
+        let target = clusters
+            .resolve(&raw.token_url)
+            .map_err(|e| format!("token_url: {e}"))?;
+        let ttl = match &raw.cache.ttl {
+            None => None,
+            Some(t) => {
+                Some(parse_ms(t).ok_or_else(|| format!("cache.ttl: {t:?} is not a duration"))?)
+            }
+        };
+        Ok(ClientCredentials {
+            target,
+            token_url: raw.token_url,
+            scopes: raw.required_scope,
+            cache_ttl_ms: raw.cache.enabled.then_some(ttl),
+        })
+    }
+
+    /// The caller's client id and secret; `None` when it sent no Basic credentials.
+    fn credentials(input: &Input<'_>) -> Option<Result<(String, String), PipelineError>> {
+        let (user, pass) = basic(&input.request.headers)?;
+        let invalid = || {
+            PipelineError::Unauthorized(Some(
+                "the client credentials are not correctly escaped".into(),
+            ))
+        };
+        Some(
+            query_unescape(&user)
+                .zip(query_unescape(&pass))
+                .ok_or_else(invalid),
+        )
+    }
+
+    /// The token URL, the scopes and the credentials: what the endpoint's answer depends on.
+    fn key(&self, id: &str, secret: &str) -> Key {
+        let mut h = Hasher::default();
+        h.field(b"oauth2_client_credentials")
+            .field(self.token_url.as_bytes());
+        for s in &self.scopes {
+            h.field(s.as_bytes());
+        }
+        h.field(id.as_bytes()).field(secret.as_bytes());
+        h.finish()
+    }
+
+    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let (id, secret) = match Self::credentials(input) {
+            None => return AuthnStep::NotResponsible,
+            Some(Err(e)) => return AuthnStep::Rejected(e),
+            Some(Ok(c)) => c,
+        };
+        let key = self.key(&id, &secret);
+        through_cache(ctx, &key, self.cache_ttl_ms.is_some(), |_| {
+            let request = grant::Request {
+                client_id: &id,
+                client_secret: &secret,
+                scopes: &self.scopes,
+                audience: None,
+            };
+            AuthnStep::Call(grant::callout(&self.target, &request), Pending::check(key))
+        })
+    }
+
+    pub fn resume(
+        &self,
+        input: &Input<'_>,
+        key: &Key,
+        result: CalloutResult,
+        ctx: &mut Ctx<'_>,
+    ) -> AuthnStep {
+        let client_id = match Self::credentials(input) {
+            Some(Ok((id, _))) => id,
+            _ => String::new(),
+        };
+        let (outcome, until) = match grant::judge(result) {
+            Ok(Grant { usable_ms, .. }) => {
+                let until = self
+                    .cache_ttl_ms
+                    .map(|ttl| ctx.now_ms + ttl.map_or(usable_ms, |t| t.min(usable_ms)));
+                (
+                    Outcome::Session {
+                        subject: client_id,
+                        extra: Rc::new(serde_json::Value::Null),
+                    },
+                    until,
+                )
+            }
+            Err(e) => (Outcome::Rejected(e), None),
+        };
+        settle(ctx, key, outcome, until)
+    }
+}

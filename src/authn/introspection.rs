@@ -1,0 +1,440 @@
+//! `oauth2_introspection`: asks an RFC 7662 endpoint about an opaque token (optionally with a
+//! client-credentials token of portcullis' own, `pre_authorization`: two chained callouts), then
+//! runs Oathkeeper's checks in its order: token_use, active, exp, aud, iss, scope.
+
+use super::grant::{self, Grant};
+use super::token::{self, TokenFrom};
+use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending, Stage};
+use crate::cache::digest::{digest, Digest, Hasher};
+use crate::cache::session::{Key, Outcome};
+use crate::config::clusters::{Clusters, Target};
+use crate::config::duration::parse_ms;
+use crate::errors::PipelineError;
+use crate::jose::scope::Strategy;
+use crate::percent::query_escape;
+use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::pipeline::session::Query;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    introspection_url: String,
+    #[serde(default)]
+    scope_strategy: Option<String>,
+    #[serde(default)]
+    required_scope: Vec<String>,
+    #[serde(default)]
+    target_audience: Vec<String>,
+    #[serde(default)]
+    trusted_issuers: Vec<String>,
+    #[serde(default)]
+    pre_authorization: Option<RawPreAuthorization>,
+    #[serde(default)]
+    token_from: Option<TokenFrom>,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    preserve_host: bool,
+    #[serde(default)]
+    introspection_request_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    cache: Cache,
+    /// Accepted: Envoy's cluster owns retries and timeouts here.
+    #[serde(default, rename = "retry")]
+    _retry: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreAuthorization {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    token_url: String,
+    #[serde(default)]
+    audience: Option<String>,
+    #[serde(default)]
+    scope: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cache {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    ttl: Option<String>,
+    /// Accepted; the shared session cache bounds entries for every handler.
+    #[serde(default)]
+    #[serde(rename = "max_cost")]
+    _max_cost: Option<serde::de::IgnoredAny>,
+}
+
+/// How long an answer without `exp` is cached when `cache.ttl` does not say.
+const DEFAULT_TTL_MS: u64 = 60_000;
+
+#[derive(Debug, Clone)]
+struct PreAuthorization {
+    target: Target,
+    client_id: String,
+    client_secret: String,
+    audience: Option<String>,
+    scope: Vec<String>,
+    /// The grant cache's key: everything the token endpoint's answer depends on.
+    key: Digest,
+}
+
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    target: Target,
+    strategy: Strategy,
+    required_scope: Vec<String>,
+    target_audience: Vec<String>,
+    trusted_issuers: Vec<String>,
+    pre_authorization: Option<PreAuthorization>,
+    pub token_from: Option<TokenFrom>,
+    pub prefix: String,
+    preserve_host: bool,
+    headers: Vec<(String, String)>,
+    /// `None`: answers are not cached; `Some(None)`: until the token's `exp`.
+    cache_ttl_ms: Option<Option<u64>>,
+    /// Distinguishes configs in the cache key.
+    config_tag: Digest,
+}
+
+impl Introspection {
+    pub fn build(raw: RawConfig, clusters: &Clusters) -> Result<Introspection, String> {
+        let target = clusters
+            .resolve(&raw.introspection_url)
+            .map_err(|e| format!("introspection_url: {e}"))?;
+        let strategy_name = raw.scope_strategy.as_deref().unwrap_or("none");
+        let strategy = Strategy::parse(strategy_name).ok_or_else(|| {
+            format!("scope_strategy: {strategy_name:?} is not hierarchic, exact, wildcard or none")
+        })?;
+        if let Some(t) = &raw.token_from {
+            t.validate()?;
+        }
+        let pre_authorization = match raw.pre_authorization {
+            Some(p) if p.enabled => {
+                if p.client_id.is_empty() || p.client_secret.is_empty() || p.token_url.is_empty() {
+                    return Err(
+                        "pre_authorization: client_id, client_secret and token_url are required when it is enabled"
+                            .into(),
+                    );
+                }
+                let target = clusters
+                    .resolve(&p.token_url)
+                    .map_err(|e| format!("pre_authorization.token_url: {e}"))?;
+                let mut h = Hasher::default();
+                h.field(p.token_url.as_bytes())
+                    .field(p.client_id.as_bytes())
+                    .field(p.client_secret.as_bytes())
+                    .field(p.audience.as_deref().unwrap_or_default().as_bytes());
+                for s in &p.scope {
+                    h.field(s.as_bytes());
+                }
+                Some(PreAuthorization {
+                    target,
+                    key: h.finish(),
+                    client_id: p.client_id,
+                    client_secret: p.client_secret,
+                    audience: p.audience,
+                    scope: p.scope,
+                })
+            }
+            _ => None,
+        };
+        let mut headers = Vec::with_capacity(raw.introspection_request_headers.len());
+        for (name, value) in raw.introspection_request_headers {
+            if name
+                .bytes()
+                .any(|b| b.is_ascii_control() || b == b':' || b == b' ')
+                || value.bytes().any(|b| b.is_ascii_control())
+            {
+                return Err(format!(
+                    "introspection_request_headers: {name:?} is not a valid header"
+                ));
+            }
+            headers.push((name.to_ascii_lowercase(), value));
+        }
+        let ttl = match &raw.cache.ttl {
+            None => None,
+            Some(t) => {
+                Some(parse_ms(t).ok_or_else(|| format!("cache.ttl: {t:?} is not a duration"))?)
+            }
+        };
+        let tag = serde_json::json!([
+            raw.introspection_url,
+            strategy_name,
+            raw.required_scope,
+            raw.target_audience,
+            raw.trusted_issuers,
+            raw.preserve_host,
+            headers,
+            pre_authorization.as_ref().map(|p| p.key.to_vec()),
+        ]);
+        Ok(Introspection {
+            target,
+            strategy,
+            required_scope: raw.required_scope,
+            target_audience: raw.target_audience,
+            trusted_issuers: raw.trusted_issuers,
+            pre_authorization,
+            token_from: raw.token_from,
+            prefix: raw.prefix,
+            preserve_host: raw.preserve_host,
+            headers,
+            cache_ttl_ms: raw.cache.enabled.then_some(ttl),
+            config_tag: digest(tag.to_string().as_bytes()),
+        })
+    }
+
+    fn token(&self, input: &Input<'_>) -> Option<String> {
+        token::extract(
+            self.token_from.as_ref(),
+            &input.request.headers,
+            Query(input.query),
+        )
+        .filter(|t| !t.is_empty() && t.starts_with(&self.prefix))
+    }
+
+    /// The config, the token and (with `preserve_host`) the host the endpoint is told about.
+    fn key(&self, token: &str, input: &Input<'_>) -> Key {
+        let mut h = Hasher::default();
+        h.field(&self.config_tag).field(token.as_bytes());
+        if self.preserve_host {
+            h.field(input.request.authority.as_bytes());
+        }
+        h.finish()
+    }
+
+    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let Some(token) = self.token(input) else {
+            return AuthnStep::NotResponsible;
+        };
+        let key = self.key(&token, input);
+        through_cache(ctx, &key, self.cache_ttl_ms.is_some(), |ctx| {
+            self.next_call(&token, input, key, ctx)
+        })
+    }
+
+    /// The introspection call, or first the grant it needs.
+    fn next_call(&self, token: &str, input: &Input<'_>, key: Key, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let bearer = match &self.pre_authorization {
+            None => None,
+            Some(p) => match ctx.vm.grants.get(&p.key, ctx.now_ms) {
+                Some(t) => Some(t.clone()),
+                None => {
+                    let request = grant::Request {
+                        client_id: &p.client_id,
+                        client_secret: &p.client_secret,
+                        scopes: &p.scope,
+                        audience: p.audience.as_deref(),
+                    };
+                    return AuthnStep::Call(
+                        grant::callout(&p.target, &request),
+                        Pending {
+                            key,
+                            stage: Stage::Grant,
+                        },
+                    );
+                }
+            },
+        };
+        AuthnStep::Call(self.callout(token, input, bearer), Pending::check(key))
+    }
+
+    fn callout(&self, token: &str, input: &Input<'_>, bearer: Option<String>) -> Callout {
+        // Go's url.Values.Encode: keys sorted, values query-escaped.
+        let mut body = String::new();
+        if self.strategy == Strategy::None {
+            body.push_str("scope=");
+            body.push_str(&query_escape(&self.required_scope.join(" ")));
+            body.push('&');
+        }
+        body.push_str("token=");
+        body.push_str(&query_escape(token));
+        let mut call = Callout::to(&self.target, "POST", self.target.path_and_query());
+        for (name, value) in &self.headers {
+            call.set_header(name, value.clone());
+        }
+        call.set_header(
+            "content-type",
+            "application/x-www-form-urlencoded".to_string(),
+        );
+        if self.preserve_host {
+            call.set_header("x-forwarded-host", input.request.authority.clone());
+        }
+        if let Some(b) = bearer {
+            call.set_header("authorization", format!("Bearer {b}"));
+        }
+        call.body = Some(body.into_bytes());
+        call
+    }
+
+    pub fn resume(
+        &self,
+        input: &Input<'_>,
+        pending: Pending,
+        result: CalloutResult,
+        ctx: &mut Ctx<'_>,
+    ) -> AuthnStep {
+        let key = pending.key;
+        if pending.stage == Stage::Grant {
+            let (Some(p), Some(token)) = (&self.pre_authorization, self.token(input)) else {
+                let e = PipelineError::Internal("introspection lost its grant".into());
+                return settle(ctx, &key, Outcome::Rejected(e), None);
+            };
+            return match grant::judge(result) {
+                Ok(Grant {
+                    access_token,
+                    usable_ms,
+                }) => {
+                    let bytes = 64 + access_token.len();
+                    let until = ctx.now_ms + usable_ms;
+                    ctx.vm
+                        .grants
+                        .insert(p.key, access_token.clone(), bytes, until);
+                    AuthnStep::Call(
+                        self.callout(&token, input, Some(access_token)),
+                        Pending::check(key),
+                    )
+                }
+                Err(e) => settle(ctx, &key, Outcome::Rejected(e), None),
+            };
+        }
+        let (outcome, until) = match self.judge(result, ctx.now_ms) {
+            Ok((subject, extra, exp_ms)) => {
+                let until = self.cache_ttl_ms.map(|ttl| {
+                    let ttl_until = ctx.now_ms + ttl.unwrap_or(DEFAULT_TTL_MS);
+                    match (ttl, exp_ms) {
+                        (None, Some(exp)) => exp,
+                        (_, Some(exp)) => exp.min(ttl_until),
+                        (_, None) => ttl_until,
+                    }
+                });
+                (
+                    Outcome::Session {
+                        subject,
+                        extra: Rc::new(extra),
+                    },
+                    until,
+                )
+            }
+            Err(e) => (Outcome::Rejected(e), None),
+        };
+        settle(ctx, &key, outcome, until)
+    }
+
+    /// The subject, extra and expiry (ms) in the endpoint's answer, or why not.
+    fn judge(
+        &self,
+        result: CalloutResult,
+        now_ms: u64,
+    ) -> Result<(String, Value, Option<u64>), PipelineError> {
+        let (status, headers, body) = match result {
+            CalloutResult::Failed => {
+                return Err(PipelineError::Unavailable(
+                    "the introspection endpoint could not be reached".into(),
+                ))
+            }
+            CalloutResult::Response {
+                status,
+                headers,
+                body,
+            } => (status, headers, body),
+        };
+        match status {
+            200 => {}
+            429 => return Err(PipelineError::rate_limited(headers)),
+            500..=599 => {
+                return Err(PipelineError::Unavailable(format!(
+                    "the introspection endpoint answered {status}"
+                )))
+            }
+            other => {
+                return Err(PipelineError::Internal(format!(
+                    "Introspection returned status code {other} but expected 200"
+                )))
+            }
+        }
+        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&body) else {
+            return Err(PipelineError::Internal(
+                "the introspection endpoint answered with a body that is not a JSON object".into(),
+            ));
+        };
+        let text = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or_default();
+        let token_use = text("token_use");
+        if !token_use.is_empty() && token_use != "access_token" {
+            return Err(PipelineError::Forbidden(Some(format!(
+                "Use of introspected token is not an access token but \"{token_use}\""
+            ))));
+        }
+        if doc.get("active").and_then(Value::as_bool) != Some(true) {
+            return Err(PipelineError::Unauthorized(Some(
+                "Access token is not active".into(),
+            )));
+        }
+        let exp = doc.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let exp_ms = u64::try_from(exp)
+            .ok()
+            .filter(|e| *e > 0)
+            .map(|e| e.saturating_mul(1000));
+        if exp_ms.is_some_and(|e| e < now_ms) {
+            return Err(PipelineError::Unauthorized(Some(
+                "Access token expired".into(),
+            )));
+        }
+        let aud: Vec<&str> = match doc.get("aud") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for wanted in &self.target_audience {
+            if !aud.contains(&wanted.as_str()) {
+                return Err(PipelineError::Forbidden(Some(format!(
+                    "Token audience is not intended for target audience {wanted}"
+                ))));
+            }
+        }
+        let iss = text("iss");
+        if !self.trusted_issuers.is_empty() && !self.trusted_issuers.iter().any(|t| t == iss) {
+            return Err(PipelineError::Forbidden(Some(
+                "Token issuer does not match any trusted issuer".into(),
+            )));
+        }
+        let scope = text("scope");
+        if self.strategy != Strategy::None {
+            let granted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+            for needle in &self.required_scope {
+                if !self.strategy.grants(&granted, needle) {
+                    return Err(PipelineError::Forbidden(Some(format!(
+                        "Scope {needle} was not granted"
+                    ))));
+                }
+            }
+        }
+        let mut extra = match doc.get("ext") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        extra.insert("username".into(), Value::from(text("username")));
+        extra.insert("client_id".into(), Value::from(text("client_id")));
+        extra.insert("scope".into(), Value::from(scope));
+        if !aud.is_empty() {
+            extra.insert(
+                "aud".into(),
+                Value::Array(aud.iter().map(|a| Value::from(*a)).collect()),
+            );
+        }
+        Ok((text("sub").to_string(), Value::Object(extra), exp_ms))
+    }
+}

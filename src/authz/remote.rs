@@ -1,0 +1,167 @@
+//! `remote` and `remote_json`: ask a policy service over HTTP. `remote_json` posts a JSON payload
+//! rendered from the session (how Ory Keto checks are written: `POST /relation-tuples/check`);
+//! `remote` posts the original request body. 200 allows (copying the listed response headers
+//! upstream), 403 denies, 429 is passed on, anything else is an error.
+
+use crate::config::clusters::{Clusters, Target};
+use crate::errors::PipelineError;
+use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::pipeline::session::Session;
+use crate::template::Template;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    remote: String,
+    /// Required by `remote_json`, refused by `remote`.
+    #[serde(default)]
+    payload: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    forward_response_headers_to_upstream: Vec<String>,
+    /// Oathkeeper's retry settings, accepted: Envoy's cluster owns retries and timeouts here.
+    #[serde(default, rename = "retry")]
+    _retry: Option<serde::de::IgnoredAny>,
+}
+
+/// What the call carries.
+#[derive(Debug, Clone)]
+enum Body {
+    /// `remote_json`: the rendered payload.
+    Payload(Template),
+    /// `remote`: the original request body, with its content type.
+    Request,
+}
+
+#[derive(Debug, Clone)]
+pub struct Remote {
+    name: &'static str,
+    target: Target,
+    body: Body,
+    headers: Vec<(String, Template)>,
+    /// Lowercase names copied from the answer into the upstream request.
+    pub forward: Vec<String>,
+}
+
+impl Remote {
+    /// `name` is `remote` or `remote_json`.
+    pub fn build(
+        name: &'static str,
+        config: serde_json::Value,
+        clusters: &Clusters,
+    ) -> Result<Remote, String> {
+        let raw: RawConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+        let target = clusters
+            .resolve(&raw.remote)
+            .map_err(|e| format!("remote: {e}"))?;
+        let body = match (name, raw.payload) {
+            ("remote_json", Some(p)) => {
+                Body::Payload(Template::compile(&p).map_err(|e| format!("payload: {e}"))?)
+            }
+            ("remote_json", None) => return Err("payload: must be set".into()),
+            (_, None) => Body::Request,
+            (_, Some(_)) => {
+                return Err("payload belongs to remote_json; remote sends the request body".into())
+            }
+        };
+        let mut headers = Vec::with_capacity(raw.headers.len());
+        for (h, source) in raw.headers {
+            let t = Template::compile(&source).map_err(|e| format!("headers.{h}: {e}"))?;
+            headers.push((h.to_ascii_lowercase(), t));
+        }
+        Ok(Remote {
+            name,
+            target,
+            body,
+            headers,
+            forward: raw
+                .forward_response_headers_to_upstream
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    /// Whether the call needs the request body, which the proxy must hold back for it.
+    pub fn needs_body(&self) -> bool {
+        matches!(self.body, Body::Request)
+    }
+
+    /// The check to make for this session; `body` is the request body (`remote` only).
+    pub fn callout(&self, session: &Session<'_>, body: &[u8]) -> Result<Callout, PipelineError> {
+        let render = |t: &Template, what: &str| {
+            t.render(session)
+                .map_err(|e| PipelineError::Internal(format!("{} {what}: {e}", self.name)))
+        };
+        let mut call = Callout::to(&self.target, "POST", self.target.path_and_query());
+        let request = session.match_context.header;
+        match &self.body {
+            Body::Payload(t) => {
+                let payload = render(t, "payload")?;
+                if serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_err() {
+                    return Err(PipelineError::Internal("payload is not a JSON text".into()));
+                }
+                call.set_header("content-type", "application/json".into());
+                call.body = Some(payload.into_bytes());
+            }
+            Body::Request => {
+                if let Some(ct) = request.get("content-type") {
+                    call.set_header("content-type", ct.to_string());
+                }
+                call.body = Some(body.to_vec());
+            }
+        }
+        if let Some(auth) = request.get("authorization") {
+            call.set_header("authorization", auth.to_string());
+        }
+        for (name, template) in &self.headers {
+            let value = render(template, &format!("headers.{name}"))?;
+            // Oathkeeper does not send a header whose template renders empty.
+            if !value.is_empty() {
+                call.set_header(name, value);
+            }
+        }
+        Ok(call)
+    }
+
+    /// The verdict in the answer: the headers to forward upstream, or why not.
+    pub fn verdict(&self, result: CalloutResult) -> Result<Vec<(String, String)>, PipelineError> {
+        let (status, headers) = match result {
+            CalloutResult::Failed => {
+                return Err(PipelineError::Unavailable(format!(
+                    "the {} authorizer could not be reached",
+                    self.name
+                )))
+            }
+            CalloutResult::Response {
+                status, headers, ..
+            } => (status, headers),
+        };
+        match status {
+            200 => Ok(self
+                .forward
+                .iter()
+                .map(|name| {
+                    let value = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
+                    (name.clone(), value)
+                })
+                .collect()),
+            403 => Err(PipelineError::Forbidden(Some(format!(
+                "the {} authorizer answered 403",
+                self.name
+            )))),
+            429 => Err(PipelineError::rate_limited(headers)),
+            other => Err(PipelineError::Internal(format!(
+                "the {} authorizer answered {other}",
+                self.name
+            ))),
+        }
+    }
+}
