@@ -84,7 +84,8 @@ pub struct JwksRegistry {
 }
 
 impl JwksRegistry {
-    fn register(&mut self, url: &str, clusters: &Clusters) -> Result<usize, String> {
+    /// The index of `url`'s source, added when new.
+    pub fn register(&mut self, url: &str, clusters: &Clusters) -> Result<usize, String> {
         if let Some(i) = self.sources.iter().position(|s| s.url == url) {
             return Ok(i);
         }

@@ -107,6 +107,8 @@ impl Meta {
 #[derive(Debug, Default)]
 struct State {
     keys: Option<Rc<KeySet>>,
+    /// The document the keys came from (the `id_token` mutator reads its private key there).
+    document: Option<Rc<[u8]>>,
     /// When the keys we hold were fetched, by this worker or another.
     fetched_at_ms: u64,
     in_flight: bool,
@@ -153,6 +155,12 @@ impl JwksStore {
 
     pub fn keys(&self, source: usize) -> Option<&Rc<KeySet>> {
         self.states.get(source).and_then(|s| s.keys.as_ref())
+    }
+
+    /// The current document of `source` and when it was fetched (its version).
+    pub fn document(&self, source: usize) -> Option<(u64, Rc<[u8]>)> {
+        let s = self.states.get(source)?;
+        s.document.as_ref().map(|d| (s.fetched_at_ms, Rc::clone(d)))
     }
 
     /// Creates the shared meta entries that do not exist yet. Called from `on_configure`, before
@@ -269,6 +277,7 @@ impl JwksStore {
         match parsed {
             Some((keys, body)) => {
                 s.keys = Some(Rc::new(keys));
+                s.document = Some(Rc::from(body.as_slice()));
                 s.fetched_at_ms = now_ms;
                 s.failures = 0;
                 // The body first: a worker that sees the new version must find the new body.
@@ -304,6 +313,7 @@ fn adopt(source: &Source, s: &mut State, version: u64, shared: &dyn SharedData) 
     match KeySet::parse(&body) {
         Ok(keys) => {
             s.keys = Some(Rc::new(keys));
+            s.document = Some(Rc::from(body.as_slice()));
             s.fetched_at_ms = version;
             s.refetch_wanted = false;
             true

@@ -21,14 +21,15 @@ use raw::{HandlerSwitch, RawConfig, RawHandler, RawRule};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Handlers Oathkeeper has that this build does not run yet.
-const NOT_YET: &[&str] = &["id_token"];
-
+/// Why a `remote` authorizer is refused when Envoy does not hand the body over.
 const REMOTE_NEEDS_BODY: &str = "the remote authorizer sends the request body, which portcullis \
      can read before the decision only when Envoy's wasm filter sets \
      allow_on_headers_stop_iteration: true (Envoy 1.35 or later; Istio's WasmPlugin cannot set it). \
      Set it there, then set envoy.allow_on_headers_stop_iteration: true in this configuration; \
      or use remote_json, which needs no body";
+
+/// Where Oathkeeper's API serves the `id_token` public keys.
+const DEFAULT_JWKS_ENDPOINT: &str = "/.well-known/jwks.json";
 
 /// Headers that carry credentials, never identity: anti-spoofing never strips them.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie"];
@@ -173,7 +174,28 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
     }
 
     let matcher = Matcher::new(strategy, patterns, urls.iter().map(String::as_str));
-    Ok(Filter::new(rules, matcher, fallback, log, jwks.sources))
+    let jwks_endpoint = Some(
+        raw.jwks_endpoint
+            .clone()
+            .unwrap_or_else(|| DEFAULT_JWKS_ENDPOINT.to_string()),
+    );
+    if let Some(p) = jwks_endpoint
+        .as_deref()
+        .filter(|p| !p.is_empty() && !p.starts_with('/'))
+    {
+        return Err(ConfigError::field(
+            "jwks_endpoint",
+            format!("{p:?} is not an absolute path"),
+        ));
+    }
+    Ok(Filter::new(
+        rules,
+        matcher,
+        fallback,
+        log,
+        jwks.sources,
+        jwks_endpoint,
+    ))
 }
 
 struct Context<'a> {
@@ -252,11 +274,10 @@ impl Context<'_> {
     ) -> Result<Value, String> {
         let name = handler.handler.as_str();
         if !names.contains(&name) {
-            return Err(if NOT_YET.contains(&name) {
-                format!("handler {name:?} is not supported by this version of portcullis yet")
-            } else {
-                format!("unknown handler {name:?}; known: {}", names.join(", "))
-            });
+            return Err(format!(
+                "unknown handler {name:?}; known: {}",
+                names.join(", ")
+            ));
         }
         let global = self.switch(section, switches, name)?;
         Ok(merge::deep_merge(&global, &handler.config))
@@ -334,7 +355,7 @@ fn compile_rule(
         ctx.mutators,
         &raw.mutators,
         Mutator::NAMES,
-        |name, config| Mutator::build(name, config, ctx.clusters),
+        |name, config| Mutator::build(name, config, ctx.clusters, jwks),
     )?;
     let errors = ctx.list(
         "errors",

@@ -5,4 +5,5 @@
 pub mod claims;
 pub mod jwk;
 pub mod scope;
+pub mod signer;
 pub mod token;

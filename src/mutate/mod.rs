@@ -3,7 +3,9 @@
 pub mod cookie;
 pub mod header;
 pub mod hydrator;
+pub mod id_token;
 
+use crate::authn::jwt::JwksRegistry;
 use crate::config::clusters::Clusters;
 use crate::errors::PipelineError;
 use crate::pipeline::session::Session;
@@ -15,17 +17,24 @@ pub enum Mutator {
     Cookie(cookie::CookieMutator),
     /// Runs in the pipeline itself: it needs a callout.
     Hydrator(Box<hydrator::Hydrator>),
+    /// Runs in the pipeline itself: it needs the time and the VM's keys and tokens.
+    IdToken(Box<id_token::IdToken>),
 }
 
 impl Mutator {
-    pub const NAMES: &'static [&'static str] = &["noop", "header", "cookie", "hydrator"];
+    pub const NAMES: &'static [&'static str] =
+        &["noop", "header", "cookie", "hydrator", "id_token"];
 
     pub fn build(
         name: &str,
         config: serde_json::Value,
         clusters: &Clusters,
+        jwks: &mut JwksRegistry,
     ) -> Result<Mutator, String> {
         match name {
+            "id_token" => Ok(Mutator::IdToken(Box::new(id_token::IdToken::build(
+                config, clusters, jwks,
+            )?))),
             "hydrator" => Ok(Mutator::Hydrator(Box::new(hydrator::Hydrator::build(
                 config, clusters,
             )?))),
@@ -41,8 +50,8 @@ impl Mutator {
             Mutator::Noop => Ok(()),
             Mutator::Header(h) => h.mutate(session),
             Mutator::Cookie(c) => c.mutate(session),
-            Mutator::Hydrator(_) => Err(PipelineError::Internal(
-                "the hydrator runs in the pipeline, not here".into(),
+            Mutator::Hydrator(_) | Mutator::IdToken(_) => Err(PipelineError::Internal(
+                "this mutator runs in the pipeline, not here".into(),
             )),
         }
     }
@@ -52,7 +61,7 @@ impl Mutator {
         let (names, cookie): (&[(String, crate::template::Template)], Option<&str>) = match self {
             Mutator::Header(h) => (&h.headers, None),
             Mutator::Cookie(_) => (&[], Some("cookie")),
-            Mutator::Noop | Mutator::Hydrator(_) => (&[], None),
+            Mutator::Noop | Mutator::Hydrator(_) | Mutator::IdToken(_) => (&[], None),
         };
         names.iter().map(|(n, _)| n.as_str()).chain(cookie)
     }

@@ -20,7 +20,9 @@ use crate::cache::SharedData;
 use crate::config::raw::LogSection;
 use crate::config::ConfigError;
 use crate::errors::{self, ErrorHandler, PipelineError};
+use crate::jose::signer::Signer;
 use crate::mutate::hydrator::{Hydrated, Hydrator};
+use crate::mutate::id_token::{Keys, Minted};
 use crate::mutate::Mutator;
 use crate::rules::{path, Found, Matcher};
 use callout::{Callout, CalloutResult};
@@ -29,6 +31,7 @@ use effect::{Effect, Reply};
 use request::{Headers, Request};
 use session::{MatchContext, Query, Session, Url};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A compiled access rule.
@@ -87,8 +90,10 @@ pub struct Filter {
     matcher: Matcher,
     fallback: Vec<ErrorHandler>,
     pub log: LogSettings,
-    /// Every `jwks_urls` entry of every `jwt` handler, once.
+    /// Every JWKS URL (`jwt` handlers' `jwks_urls`, `id_token`'s `jwks_url`), once.
     pub jwks_sources: Vec<Source>,
+    /// The path where the `id_token` public keys are answered, when there are any.
+    pub jwks_endpoint: Option<String>,
 }
 
 /// The incoming request's trace context, carried onto every callout it causes so that the
@@ -157,6 +162,9 @@ const TOKEN_CACHE_BYTES: usize = 16 << 20;
 const HYDRATION_CACHE_ENTRIES: usize = 10_000;
 const HYDRATION_CACHE_BYTES: usize = 16 << 20;
 
+/// Signed `id_token`s one VM keeps.
+const ID_TOKEN_CACHE_ENTRIES: usize = 10_000;
+const ID_TOKEN_CACHE_BYTES: usize = 16 << 20;
 /// Tokens of portcullis' own one VM keeps.
 const GRANT_CACHE_ENTRIES: usize = 64;
 const GRANT_CACHE_BYTES: usize = 1 << 20;
@@ -172,6 +180,10 @@ pub struct VmState {
     pub hydrations: Lru<Digest, Hydrated>,
     /// Access tokens portcullis was granted for its own calls (`pre_authorization`).
     pub grants: Lru<Digest, String>,
+    /// `id_token` tokens by the digest of what they say.
+    pub id_tokens: Lru<Digest, Minted>,
+    /// `id_token` signers parsed from fetched JWKS, by source, with the document's version.
+    pub signers: HashMap<usize, (u64, Rc<Signer>)>,
 }
 
 impl Filter {
@@ -190,6 +202,8 @@ impl Filter {
             stats: stats::Stats::default(),
             hydrations: Lru::new(HYDRATION_CACHE_ENTRIES, HYDRATION_CACHE_BYTES),
             grants: Lru::new(GRANT_CACHE_ENTRIES, GRANT_CACHE_BYTES),
+            id_tokens: Lru::new(ID_TOKEN_CACHE_ENTRIES, ID_TOKEN_CACHE_BYTES),
+            signers: HashMap::new(),
         }
     }
 
@@ -199,14 +213,38 @@ impl Filter {
         fallback: Vec<ErrorHandler>,
         log: LogSettings,
         jwks_sources: Vec<Source>,
+        jwks_endpoint: Option<String>,
     ) -> Filter {
+        let signs = rules
+            .iter()
+            .flat_map(|r| r.mutators.iter())
+            .any(|m| matches!(m, Mutator::IdToken(_)));
         Filter {
             rules,
             matcher,
             fallback,
             log,
             jwks_sources,
+            jwks_endpoint: jwks_endpoint.filter(|p| signs && !p.is_empty()),
         }
+    }
+
+    /// The public keys of every `id_token` signer, as a JWKS document.
+    fn public_keys(&self, vm: &mut VmState) -> String {
+        let mut keys: Vec<serde_json::Value> = Vec::new();
+        for m in self.rules.iter().flat_map(|r| r.mutators.iter()) {
+            let Mutator::IdToken(t) = m else { continue };
+            let signer = match &t.keys {
+                Keys::Inline(s) => Some(Rc::clone(s)),
+                Keys::Fetched(_) => t.signer(vm).ok(),
+            };
+            if let Some(public) = signer.and_then(|s| s.public.clone()) {
+                if !keys.contains(&public) {
+                    keys.push(public);
+                }
+            }
+        }
+        serde_json::json!({ "keys": keys }).to_string()
     }
 }
 
@@ -381,6 +419,9 @@ impl Exchange {
                 )
             }
         };
+        if let Some(effects) = self.answer_jwks(&request) {
+            return effects;
+        }
         let mut subject = String::with_capacity(
             request.scheme.len() + request.authority.len() + normalized.path.len() + 3,
         );
@@ -482,6 +523,36 @@ impl Exchange {
             State::Calling { pending, .. } => self.vm.borrow_mut().sessions.abandon(&pending.key),
             _ => Vec::new(),
         }
+    }
+
+    /// `GET` on the JWKS endpoint: the `id_token` public keys, answered here.
+    fn answer_jwks(&mut self, request: &Request) -> Option<Vec<Effect>> {
+        let path = self.filter.jwks_endpoint.as_deref()?;
+        let own = request.path.split('?').next() == Some(path)
+            && matches!(request.method.as_str(), "GET" | "HEAD");
+        if !own {
+            return None;
+        }
+        let body = self.filter.public_keys(&mut self.vm.borrow_mut());
+        self.vm.borrow_mut().stats.decision(None, Some(200));
+        self.state = State::Finished;
+        self.decision = Some(Decision {
+            rule: None,
+            status: Some(200),
+            reason: "jwks_endpoint",
+            detail: None,
+            subject: None,
+            callouts: 0,
+            started_ms: self.started_ms,
+        });
+        Some(vec![Effect::Reply(Reply {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "max-age=60".into()),
+            ],
+            body,
+        })])
     }
 
     /// The id of the next callout this request makes.
@@ -673,7 +744,10 @@ impl Exchange {
         for (i, m) in rule.mutators.iter().enumerate().skip(from) {
             let Mutator::Hydrator(h) = m else {
                 let mut s = session(&matched, id);
-                let outcome = m.mutate(&mut s);
+                let outcome = match m {
+                    Mutator::IdToken(t) => t.mutate(&mut s, self.now_ms, &mut self.vm.borrow_mut()),
+                    _ => m.mutate(&mut s),
+                };
                 id = identity(s);
                 if let Err(e) = outcome {
                     return self.fail_in_rule(&e, &matched, rule);

@@ -67,7 +67,39 @@ def main() -> None:
     # Rotation: rsa-1 removed, rsa-2 kept.
     rotated = {"keys": [k for k in jwks if k["kid"] != "rsa-1"]}
     (HERE / "jwks-rotated.json").write_text(json.dumps(rotated, indent=1) + "\n")
+    signing_sets()
+
+
+def signing_sets() -> None:
+    """Private JWKS documents for the id_token mutator, from the PEM keys above: one per
+    algorithm, its private key first."""
+    load = lambda kid: serialization.load_pem_private_key((HERE / f"{kid}.pem").read_bytes(), None)
+    ec256, ed, rsa1 = load("ec256-1"), load("ed25519-1"), load("rsa-1")
+    n = ec256.private_numbers()
+    es256 = {
+        "kid": "ec256-1", "use": "sig", "kty": "EC", "crv": "P-256", "alg": "ES256",
+        "x": b64(n.public_numbers.x.to_bytes(32, "big")),
+        "y": b64(n.public_numbers.y.to_bytes(32, "big")),
+        "d": b64(n.private_value.to_bytes(32, "big")),
+    }
+    raw = lambda k, enc, fmt: k.private_bytes(enc, fmt, serialization.NoEncryption())
+    eddsa = {
+        "kid": "ed25519-1", "use": "sig", "kty": "OKP", "crv": "Ed25519",
+        "x": b64(ed.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)),
+        "d": b64(raw(ed, serialization.Encoding.Raw, serialization.PrivateFormat.Raw)),
+    }
+    r = rsa1.private_numbers()
+    rs256 = {
+        "kid": "rsa-1", "use": "sig", "kty": "RSA", "alg": "RS256",
+        "n": uint(r.public_numbers.n), "e": uint(r.public_numbers.e), "d": uint(r.d),
+        "p": uint(r.p), "q": uint(r.q), "dp": uint(r.dmp1), "dq": uint(r.dmq1), "qi": uint(r.iqmp),
+    }
+    for name, key in (("es256", es256), ("eddsa", eddsa), ("rs256", rs256)):
+        doc = {"keys": [key]}
+        (HERE / f"signing-{name}.jwks.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    signing_sets() if "--signing-only" in sys.argv[1:] else main()
