@@ -23,6 +23,9 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<(), String
     if let Some(file) = &table.jwks_file {
         vm.warm(&std::fs::read(scenario::root().join(file)).expect("jwks_file"));
     }
+    if let Some(p) = &case.request.peer {
+        *vm.peer.borrow_mut() = Some(p.clone());
+    }
     vm.send_with_body(
         1,
         scenario::request_headers(&case.request),

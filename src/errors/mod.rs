@@ -4,6 +4,7 @@
 pub mod json;
 mod pipeline_error;
 pub mod redirect;
+pub mod remote_ip;
 pub mod when;
 pub mod www_authenticate;
 
@@ -75,6 +76,13 @@ impl ErrorHandler {
             kind,
             when,
         })
+    }
+
+    /// Whether a `when` condition needs the client's address.
+    pub fn reads_remote_ip(&self) -> bool {
+        self.when
+            .iter()
+            .any(|w| w.request.as_ref().is_some_and(|r| r.remote_ip.is_some()))
     }
 
     fn reply(&self, error: &PipelineError, request: Option<&Request>, url: &str) -> Reply {

@@ -1,6 +1,7 @@
-//! `when` conditions that make an error handler responsible: error names, and the request's
-//! `Accept` and `Content-Type` with Oathkeeper's MIME rules.
+//! `when` conditions that make an error handler responsible: error names, the request's
+//! `Accept` and `Content-Type` with Oathkeeper's MIME rules, and the client's address.
 
+use super::remote_ip::RemoteIp;
 use super::PipelineError;
 use crate::pipeline::request::Request;
 use serde::Deserialize;
@@ -19,6 +20,8 @@ pub struct When {
 pub struct WhenRequest {
     #[serde(default)]
     pub header: Option<WhenHeader>,
+    #[serde(default)]
+    pub remote_ip: Option<RemoteIp>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,7 +74,17 @@ impl When {
         if !self.error.is_empty() && !self.error.iter().any(|e| e == name) {
             return false;
         }
-        let Some(header) = self.request.as_ref().and_then(|r| r.header.as_ref()) else {
+        let Some(conditions) = self.request.as_ref() else {
+            return true;
+        };
+        if conditions
+            .remote_ip
+            .as_ref()
+            .is_some_and(|r| !r.matches(request))
+        {
+            return false;
+        }
+        let Some(header) = conditions.header.as_ref() else {
             return true;
         };
         let get = |n: &str| request.and_then(|r| r.headers.get(n));

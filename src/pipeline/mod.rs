@@ -94,6 +94,8 @@ pub struct Filter {
     pub jwks_sources: Vec<Source>,
     /// The path where the `id_token` public keys are answered, when there are any.
     pub jwks_endpoint: Option<String>,
+    /// Some error handler's `when` reads the client's address.
+    pub reads_remote_ip: bool,
 }
 
 /// The incoming request's trace context, carried onto every callout it causes so that the
@@ -219,6 +221,11 @@ impl Filter {
             .iter()
             .flat_map(|r| r.mutators.iter())
             .any(|m| matches!(m, Mutator::IdToken(_)));
+        let reads_remote_ip = rules
+            .iter()
+            .flat_map(|r| r.errors.iter())
+            .chain(fallback.iter())
+            .any(ErrorHandler::reads_remote_ip);
         Filter {
             rules,
             matcher,
@@ -226,6 +233,7 @@ impl Filter {
             log,
             jwks_sources,
             jwks_endpoint: jwks_endpoint.filter(|p| signs && !p.is_empty()),
+            reads_remote_ip,
         }
     }
 
@@ -327,6 +335,8 @@ pub struct Exchange {
     body: Body,
     /// The matched rule's authorizer reads the body.
     wants_body: bool,
+    /// The connection's peer address, when error handlers need it.
+    peer: Option<String>,
     started_ms: u64,
     /// The time of the step being taken.
     now_ms: u64,
@@ -349,6 +359,7 @@ impl Exchange {
             decision: None,
             body: Body::Empty,
             wants_body: false,
+            peer: None,
             started_ms: 0,
             now_ms: 0,
         }
@@ -362,6 +373,16 @@ impl Exchange {
     /// How the request was decided, once it has been.
     pub fn decision(&self) -> Option<&Decision> {
         self.decision.as_ref()
+    }
+
+    /// Whether the proxy should say who the peer is (`set_peer`) before the headers.
+    pub fn reads_peer(&self) -> bool {
+        self.filter.reads_remote_ip
+    }
+
+    /// The connection's peer address (`ip:port`).
+    pub fn set_peer(&mut self, address: Option<String>) {
+        self.peer = address;
     }
 
     /// The request has a body after its headers (the proxy said the stream did not end).
@@ -404,10 +425,11 @@ impl Exchange {
         }
         self.started_ms = env.now_ms;
         self.now_ms = env.now_ms;
-        let request = match Request::from_header_map(headers) {
+        let mut request = match Request::from_header_map(headers) {
             Ok(r) => r,
             Err(e) => return self.fail(&e, None, None, ""),
         };
+        request.remote_addr = self.peer.take();
         let normalized = match path::normalize(&request.path) {
             Ok(n) => n,
             Err(e) => {

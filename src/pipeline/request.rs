@@ -56,6 +56,8 @@ pub struct Request {
     pub path: String,
     /// Regular headers (no pseudo-headers).
     pub headers: Headers,
+    /// The connection's peer, `ip:port`, when the filter asked the proxy for it.
+    pub remote_addr: Option<String>,
 }
 
 impl Request {
@@ -89,6 +91,7 @@ impl Request {
             authority,
             path: path.ok_or_else(|| missing(":path"))?,
             headers: Headers(headers),
+            remote_addr: None,
         })
     }
 }

@@ -11,6 +11,8 @@ pub trait Host: SharedData {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
     fn set_request_header(&self, name: &str, value: &str);
     fn remove_request_header(&self, name: &str);
+    /// The downstream connection's peer, `ip:port`.
+    fn source_address(&self) -> Option<String>;
     /// The request body the proxy buffered, `size` bytes of it.
     fn request_body(&self, size: usize) -> Vec<u8>;
     /// Sends the call; the token identifies its answer. `None` when the host refuses it (for

@@ -86,6 +86,9 @@ impl HttpFilter {
             now_ms: host.now_ms(),
             shared: host,
         };
+        if exchange.reads_peer() {
+            exchange.set_peer(host.source_address());
+        }
         let effects = exchange.on_request_headers(host.request_headers(), &env);
         let flow = self.apply(host, effects);
         self.paused = flow == Flow::Pause;

@@ -179,6 +179,13 @@ impl Host for ProxyHost {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
     }
 
+    fn source_address(&self) -> Option<String> {
+        hostcalls::get_property(vec!["source", "address"])
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+
     fn request_body(&self, size: usize) -> Vec<u8> {
         hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
             .ok()

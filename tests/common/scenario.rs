@@ -49,6 +49,9 @@ pub struct RequestSpec {
     /// A request body, delivered whole after the headers.
     #[serde(default)]
     pub body: Option<String>,
+    /// The downstream peer (`ip:port`); default `world::DEFAULT_PEER`.
+    #[serde(default)]
+    pub peer: Option<String>,
 }
 
 fn get() -> String {

@@ -34,6 +34,8 @@ pub struct Vm {
     pub now_ms: RefCell<u64>,
     /// Stats by full name: counters summed, gauges and histograms their last value.
     pub metrics: RefCell<Vec<(String, i64)>>,
+    /// The downstream peer every request comes from.
+    pub peer: RefCell<Option<String>>,
 }
 
 /// One HTTP context and what happened to its request.
@@ -84,6 +86,9 @@ impl Host for FakeHost<'_> {
     }
     fn remove_request_header(&self, name: &str) {
         self.ctx().headers.borrow_mut().retain(|(k, _)| k != name);
+    }
+    fn source_address(&self) -> Option<String> {
+        self.vm.peer.borrow().clone()
     }
     fn request_body(&self, size: usize) -> Vec<u8> {
         let body = self.ctx().body.borrow().clone();
@@ -162,6 +167,7 @@ impl Vm {
             dispatched: RefCell::default(),
             now_ms: RefCell::new(now_ms),
             metrics: RefCell::default(),
+            peer: RefCell::new(Some(DEFAULT_PEER.to_string())),
         }
     }
 
@@ -286,6 +292,9 @@ pub fn forwarded_user(vm: &Vm, id: u32) -> Option<String> {
         _ => None,
     }
 }
+
+/// The peer a request comes from unless a table says otherwise.
+pub const DEFAULT_PEER: &str = "192.0.2.10:40000";
 
 /// The tests' default clock: 2023-11-14T22:13:20Z.
 pub const NOW: u64 = 1_700_000_000_000;

@@ -194,7 +194,14 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_property",
-        |_: C<'_>, _: i32, _: i32, _: i32, _: i32| -> i32 { Status::NotFound as i32 },
+        |mut c: C<'_>, pp: i32, pl: i32, ret_ptr: i32, ret_len: i32| -> i32 {
+            // The path's segments are NUL-separated; only the peer address is known here.
+            if read(&mut c, pp, pl).as_deref() != Some(&b"source\0address"[..]) {
+                return Status::NotFound as i32;
+            }
+            let peer = c.data().peer.clone().into_bytes();
+            status(give(&mut c, &peer, ret_ptr, ret_len).map(|_| Status::Ok))
+        },
     )?;
     linker.func_wrap(
         "env",

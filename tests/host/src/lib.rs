@@ -41,6 +41,9 @@ impl SharedData {
     }
 }
 
+/// The peer requests come from unless a test says otherwise (as in the native tier).
+pub const DEFAULT_PEER: &str = "192.0.2.10:40000";
+
 /// A callout the module made.
 #[derive(Debug, Clone)]
 pub struct HttpCall {
@@ -98,6 +101,8 @@ pub(crate) struct State {
     /// The call answer being delivered.
     answer: Option<Delivered>,
     tick_ms: u64,
+    /// What `source.address` answers.
+    peer: String,
     pub logs: Vec<(u32, String)>,
     metrics: Vec<(String, u32, i64)>,
 }
@@ -157,6 +162,7 @@ impl Vm {
             next_token: 0,
             answer: None,
             tick_ms: 0,
+            peer: DEFAULT_PEER.to_string(),
             logs: Vec::new(),
             metrics: Vec::new(),
         };
@@ -188,6 +194,11 @@ impl Vm {
 
     pub fn tick_period_ms(&self) -> u64 {
         self.store.data().tick_ms
+    }
+
+    /// The downstream peer (`ip:port`) later requests come from.
+    pub fn set_peer(&mut self, peer: &str) {
+        self.store.data_mut().peer = peer.to_string();
     }
 
     pub fn tick(&mut self) -> wasmtime::Result<()> {

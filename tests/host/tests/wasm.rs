@@ -100,6 +100,9 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<u64, Strin
     };
     let fuel = vm.fuel_used();
     let e = |e: wasmtime::Error| format!("trap: {e:?}");
+    if let Some(p) = &case.request.peer {
+        vm.set_peer(p);
+    }
     vm.send_with_body(
         REQ,
         scenario::request_headers(&case.request),
