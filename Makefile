@@ -57,6 +57,7 @@ bench-fuel: build
 bench: build venv bench-tools
 	bash benches/micro.sh
 	$(PY) benches/envoy_bench.py $(BENCH_ARGS)
+	$(PY) benches/id_token_sign.py
 
 bench-quick: build venv bench-tools
 	bash benches/micro.sh
