@@ -6,8 +6,8 @@ use super::grant::{self, Grant};
 use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending};
 use crate::cache::digest::Hasher;
 use crate::cache::session::{Key, Outcome};
+use crate::config::cache_section::CacheSection;
 use crate::config::clusters::{Clusters, Target};
-use crate::config::duration::parse_ms;
 use crate::errors::PipelineError;
 use crate::percent::query_unescape;
 use crate::pipeline::callout::CalloutResult;
@@ -24,23 +24,10 @@ pub struct RawConfig {
     #[serde(default)]
     required_scope: Vec<String>,
     #[serde(default)]
-    cache: Cache,
+    cache: CacheSection,
     /// Accepted: Envoy's cluster owns retries and timeouts here.
     #[serde(default, rename = "retry")]
     _retry: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Cache {
-    #[serde(default)]
-    enabled: bool,
-    #[serde(default)]
-    ttl: Option<String>,
-    /// Accepted; the shared session cache bounds entries for every handler.
-    #[serde(default)]
-    #[serde(rename = "max_tokens")]
-    _max_tokens: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,17 +56,11 @@ impl ClientCredentials {
         let target = clusters
             .resolve(&raw.token_url)
             .map_err(|e| format!("token_url: {e}"))?;
-        let ttl = match &raw.cache.ttl {
-            None => None,
-            Some(t) => {
-                Some(parse_ms(t).ok_or_else(|| format!("cache.ttl: {t:?} is not a duration"))?)
-            }
-        };
         Ok(ClientCredentials {
             target,
             token_url: raw.token_url,
             scopes: raw.required_scope,
-            cache_ttl_ms: raw.cache.enabled.then_some(ttl),
+            cache_ttl_ms: raw.cache.lifetime()?,
         })
     }
 

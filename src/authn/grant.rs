@@ -58,17 +58,10 @@ pub fn callout(target: &Target, request: &Request<'_>) -> Callout {
 
 /// The token in the endpoint's answer, or the error Oathkeeper answers with.
 pub fn judge(result: CalloutResult) -> Result<Grant, PipelineError> {
-    let (status, headers, body) = match result {
-        CalloutResult::Failed => {
-            return Err(PipelineError::Unavailable(
-                "the token endpoint could not be reached".into(),
-            ))
-        }
-        CalloutResult::Response {
-            status,
-            headers,
-            body,
-        } => (status, headers, body),
+    let Some((status, headers, body)) = result.response() else {
+        return Err(PipelineError::Unavailable(
+            "the token endpoint could not be reached".into(),
+        ));
     };
     match status {
         200..=299 => {}

@@ -7,8 +7,8 @@ use super::token::{self, TokenFrom};
 use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending, Stage};
 use crate::cache::digest::{digest, Digest, Hasher};
 use crate::cache::session::{Key, Outcome};
+use crate::config::cache_section::CacheSection;
 use crate::config::clusters::{Clusters, Target};
-use crate::config::duration::parse_ms;
 use crate::errors::PipelineError;
 use crate::jose::scope::Strategy;
 use crate::percent::query_escape;
@@ -42,7 +42,7 @@ pub struct RawConfig {
     #[serde(default)]
     introspection_request_headers: BTreeMap<String, String>,
     #[serde(default)]
-    cache: Cache,
+    cache: CacheSection,
     /// Accepted: Envoy's cluster owns retries and timeouts here.
     #[serde(default, rename = "retry")]
     _retry: Option<serde::de::IgnoredAny>,
@@ -63,19 +63,6 @@ struct RawPreAuthorization {
     audience: Option<String>,
     #[serde(default)]
     scope: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Cache {
-    #[serde(default)]
-    enabled: bool,
-    #[serde(default)]
-    ttl: Option<String>,
-    /// Accepted; the shared session cache bounds entries for every handler.
-    #[serde(default)]
-    #[serde(rename = "max_cost")]
-    _max_cost: Option<serde::de::IgnoredAny>,
 }
 
 /// How long an answer without `exp` is cached when `cache.ttl` does not say.
@@ -165,12 +152,6 @@ impl Introspection {
             }
             headers.push((name.to_ascii_lowercase(), value));
         }
-        let ttl = match &raw.cache.ttl {
-            None => None,
-            Some(t) => {
-                Some(parse_ms(t).ok_or_else(|| format!("cache.ttl: {t:?} is not a duration"))?)
-            }
-        };
         let tag = serde_json::json!([
             raw.introspection_url,
             strategy_name,
@@ -192,7 +173,7 @@ impl Introspection {
             prefix: raw.prefix,
             preserve_host: raw.preserve_host,
             headers,
-            cache_ttl_ms: raw.cache.enabled.then_some(ttl),
+            cache_ttl_ms: raw.cache.lifetime()?,
             config_tag: digest(tag.to_string().as_bytes()),
         })
     }
@@ -340,17 +321,10 @@ impl Introspection {
         result: CalloutResult,
         now_ms: u64,
     ) -> Result<(String, Value, Option<u64>), PipelineError> {
-        let (status, headers, body) = match result {
-            CalloutResult::Failed => {
-                return Err(PipelineError::Unavailable(
-                    "the introspection endpoint could not be reached".into(),
-                ))
-            }
-            CalloutResult::Response {
-                status,
-                headers,
-                body,
-            } => (status, headers, body),
+        let Some((status, headers, body)) = result.response() else {
+            return Err(PipelineError::Unavailable(
+                "the introspection endpoint could not be reached".into(),
+            ));
         };
         match status {
             200 => {}

@@ -280,20 +280,13 @@ impl SessionStore {
     /// The outcome, and how long it may be cached: (ttl, the session's own expiry).
     /// A 200 is trusted as Oathkeeper trusts it; `expires_at` only bounds how long it is cached.
     fn judge(&self, result: CalloutResult) -> (Outcome, Option<(u64, Option<u64>)>) {
-        let (status, headers, body) = match result {
-            CalloutResult::Failed => {
-                return (
-                    Outcome::Rejected(PipelineError::Unavailable(
-                        "the session store could not be reached".into(),
-                    )),
-                    None,
-                )
-            }
-            CalloutResult::Response {
-                status,
-                headers,
-                body,
-            } => (status, headers, body),
+        let Some((status, headers, body)) = result.response() else {
+            return (
+                Outcome::Rejected(PipelineError::Unavailable(
+                    "the session store could not be reached".into(),
+                )),
+                None,
+            );
         };
         match status {
             200 => {}

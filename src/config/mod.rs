@@ -1,6 +1,7 @@
 //! Loading a configuration: parse YAML or JSON once per `on_configure`, merge handler configs,
 //! compile every pattern and template, and produce the immutable `Filter` all requests share.
 
+pub mod cache_section;
 pub mod clusters;
 pub mod duration;
 mod error;

@@ -1,8 +1,8 @@
 //! `hydrator`: sends the authentication session, as JSON, to an API that may enrich it, and
 //! continues with the session it answers (same subject required). Answers can be cached.
 
+use crate::config::cache_section::CacheSection;
 use crate::config::clusters::{Clusters, Target};
-use crate::config::duration::parse_ms;
 use crate::errors::PipelineError;
 use crate::pipeline::callout::{Callout, CalloutResult};
 use crate::pipeline::session::Session;
@@ -18,7 +18,7 @@ use std::rc::Rc;
 struct RawConfig {
     api: Api,
     #[serde(default)]
-    cache: Option<Cache>,
+    cache: CacheSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,15 +43,6 @@ struct Auth {
 struct Basic {
     username: String,
     password: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Cache {
-    #[serde(default)]
-    enabled: bool,
-    #[serde(default)]
-    ttl: Option<String>,
 }
 
 /// What the API answered: the parts of the session it may replace.
@@ -79,15 +70,10 @@ impl Hydrator {
         let target = clusters
             .resolve(&raw.api.url)
             .map_err(|e| format!("api.url: {e}"))?;
-        let cache_ms = match raw.cache {
-            Some(Cache { enabled: true, ttl }) => Some(match ttl {
-                None => DEFAULT_CACHE_MS,
-                Some(t) => {
-                    parse_ms(&t).ok_or_else(|| format!("cache.ttl: {t:?} is not a duration"))?
-                }
-            }),
-            _ => None,
-        };
+        let cache_ms = raw
+            .cache
+            .lifetime()?
+            .map(|ttl| ttl.unwrap_or(DEFAULT_CACHE_MS));
         let authorization = raw.api.auth.map(|a| {
             let pair = format!("{}:{}", a.basic.username, a.basic.password);
             format!("Basic {}", STANDARD.encode(pair))

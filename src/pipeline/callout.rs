@@ -47,3 +47,17 @@ pub enum CalloutResult {
     /// Reset, timeout, unknown cluster or an answer larger than allowed.
     Failed,
 }
+
+impl CalloutResult {
+    /// Status, headers and body; `None` when the call failed.
+    pub fn response(self) -> Option<(u32, Vec<(String, String)>, Vec<u8>)> {
+        match self {
+            CalloutResult::Response {
+                status,
+                headers,
+                body,
+            } => Some((status, headers, body)),
+            CalloutResult::Failed => None,
+        }
+    }
+}
