@@ -48,9 +48,12 @@ pub enum CalloutResult {
     Failed,
 }
 
+/// An answer's status, headers and body.
+pub type Response = (u32, Vec<(String, String)>, Vec<u8>);
+
 impl CalloutResult {
     /// Status, headers and body; `None` when the call failed.
-    pub fn response(self) -> Option<(u32, Vec<(String, String)>, Vec<u8>)> {
+    pub fn response(self) -> Option<Response> {
         match self {
             CalloutResult::Response {
                 status,
