@@ -1,7 +1,7 @@
 //! `jwt`: bearer JWTs verified against JWKS fetched by callout. Every cheap rejection runs
 //! before any signature math (structure, algorithm, time claims, audience, issuer, scope, key
-//! id). Verified tokens are cached by hash until `exp` or until their key leaves the JWKS, and
-//! the claim checks run again on every hit.
+//! id). Verified tokens are cached by hash until `exp` or until their key leaves (or changes
+//! in) the JWKS, and the claim checks run again on every hit.
 
 use super::token::TokenFrom;
 use super::{AuthnStep, Ctx, Input};
@@ -9,6 +9,7 @@ use crate::cache::jwks::{Missing, Source};
 use crate::config::clusters::Clusters;
 use crate::errors::PipelineError;
 use crate::jose::claims::{self, Rules};
+use crate::jose::jwk::Jwk;
 use crate::jose::scope::Strategy;
 use crate::jose::token::{Parsed, TokenError};
 use crate::pipeline::session::Query;
@@ -56,7 +57,8 @@ pub struct Verified {
     subject: String,
     claims: Rc<Value>,
     source: usize,
-    kid: String,
+    /// The key itself, not only its id: a kid republished with other material voids the entry.
+    key: Jwk,
     alg: String,
 }
 
@@ -197,12 +199,13 @@ impl Jwt {
             subject: subject.clone(),
             claims: Rc::clone(&claims),
             source,
-            kid: kid.to_string(),
+            key: jwk.clone(),
             alg: parsed.alg.clone(),
         };
         ctx.vm
             .tokens
-            .insert(key, verified, 256 + token.len() * 2, until);
+            // The token twice over, and the key that verified it (an RSA modulus is ≤ 512 bytes).
+            .insert(key, verified, 768 + token.len() * 2, until);
         AuthnStep::Authenticated {
             subject,
             extra: claims,
@@ -223,7 +226,7 @@ impl Jwt {
         let published = vm
             .jwks
             .keys(v.source)
-            .is_some_and(|ks| ks.get(&v.kid).is_some());
+            .is_some_and(|ks| ks.get(&v.key.kid) == Some(&v.key));
         if !published {
             vm.tokens.remove(key);
             return None;

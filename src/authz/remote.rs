@@ -6,6 +6,7 @@
 use crate::config::clusters::{Clusters, Target};
 use crate::errors::PipelineError;
 use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::pipeline::effect::{valid_header_name, valid_header_value};
 use crate::pipeline::session::Session;
 use crate::template::Template;
 use serde::Deserialize;
@@ -69,6 +70,9 @@ impl Remote {
         };
         let mut headers = Vec::with_capacity(raw.headers.len());
         for (h, source) in raw.headers {
+            if !valid_header_name(&h) {
+                return Err(format!("headers: {h:?} is not a valid header name"));
+            }
             let t = Template::compile(&source).map_err(|e| format!("headers.{h}: {e}"))?;
             headers.push((h.to_ascii_lowercase(), t));
         }
@@ -119,6 +123,12 @@ impl Remote {
         }
         for (name, template) in &self.headers {
             let value = render(template, &format!("headers.{name}"))?;
+            if !valid_header_value(&value) {
+                return Err(PipelineError::Internal(format!(
+                    "{} headers.{name} would carry a control character",
+                    self.name
+                )));
+            }
             // Oathkeeper does not send a header whose template renders empty.
             if !value.is_empty() {
                 call.set_header(name, value);

@@ -19,10 +19,30 @@ fn generic_message(code: u32) -> Option<&'static str> {
     })
 }
 
+/// A JSON string as Go's `encoding/json` (herodot) writes it: `<`, `>`, `&`, U+2028 and U+2029
+/// escaped, so a reason or request id carrying `</script>` stays inert wherever the body lands.
+fn quote(s: &str) -> String {
+    let json = Value::from(s).to_string();
+    if !json.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Writes `{"error":{…}}` with herodot's field order: code, status, request, reason, message.
 pub fn reply(error: &PipelineError, verbose: bool, request_id: Option<&str>) -> Reply {
     let code = error.code();
-    let quote = |s: &str| Value::from(s).to_string();
     let mut body = format!(
         "{{\"error\":{{\"code\":{code},\"status\":{}",
         quote(status_text(code))
@@ -84,6 +104,31 @@ mod tests {
         );
         assert_eq!(r.status, 503);
         assert!(r.body.contains("\"message\":\"session store unreachable\""));
+    }
+
+    #[test]
+    fn strings_are_escaped_as_go_escapes_them() {
+        let r = reply(
+            &PipelineError::Unauthorized(Some("a\"b\\c\r\n\u{0}</script><b>&\u{2028}".into())),
+            true,
+            Some("\"},\"x\":1"),
+        );
+        assert!(r.body.contains(
+            r#""reason":"a\"b\\c\r\n\u0000\u003c/script\u003e\u003cb\u003e\u0026\u2028""#
+        ));
+        assert!(r.body.contains(r#""request":"\"},\"x\":1""#));
+        let parsed: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(parsed["error"]["request"], "\"},\"x\":1");
+        assert_eq!(
+            parsed["error"]["reason"],
+            "a\"b\\c\r\n\u{0}</script><b>&\u{2028}"
+        );
+        assert!(!r.body.contains('<'));
+        assert_eq!(
+            r.body.matches('\n').count(),
+            1,
+            "only the final newline is raw"
+        );
     }
 
     #[test]

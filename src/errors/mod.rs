@@ -10,7 +10,7 @@ pub mod www_authenticate;
 
 pub use pipeline_error::{status_text, PipelineError};
 
-use crate::pipeline::effect::Reply;
+use crate::pipeline::effect::{valid_header_name, valid_header_value, Reply};
 use crate::pipeline::request::Request;
 use serde::Deserialize;
 use when::When;
@@ -98,9 +98,34 @@ impl ErrorHandler {
     }
 }
 
-/// Answers `error`: the one responsible rule-level handler, else the first responsible
-/// fallback handler, else a 500 (Oathkeeper's selection, `HandleError`).
+/// Answers `error` with the handler `choose` picks; a reply whose headers could not travel
+/// becomes a plain 500, never a split header.
 pub fn respond(
+    error: &PipelineError,
+    request: Option<&Request>,
+    current_url: &str,
+    rule_handlers: &[ErrorHandler],
+    fallback: &[ErrorHandler],
+) -> Reply {
+    let reply = choose(error, request, current_url, rule_handlers, fallback);
+    let legal = reply
+        .headers
+        .iter()
+        .all(|(k, v)| valid_header_name(k) && valid_header_value(v));
+    if legal {
+        return reply;
+    }
+    // A dependency's rate-limit header is the only part of a reply not fixed by the config.
+    json::reply(
+        &PipelineError::Internal("an error reply header would carry a control character".into()),
+        false,
+        request.and_then(|r| r.headers.get("x-request-id")),
+    )
+}
+
+/// The one responsible rule-level handler, else the first responsible fallback handler, else a
+/// 500 (Oathkeeper's selection, `HandleError`).
+fn choose(
     error: &PipelineError,
     request: Option<&Request>,
     current_url: &str,

@@ -3,6 +3,7 @@
 
 use crate::authn::cookies::cookies;
 use crate::errors::PipelineError;
+use crate::pipeline::effect::valid_header_name;
 use crate::pipeline::session::Session;
 use crate::template::Template;
 use serde::Deserialize;
@@ -19,20 +20,13 @@ pub struct CookieMutator {
     cookies: Vec<(String, Template)>,
 }
 
-/// RFC 6265 cookie-name: a token.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 impl CookieMutator {
     pub fn build(config: serde_json::Value) -> Result<CookieMutator, String> {
         let c: CookieConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
         let mut cookies = Vec::with_capacity(c.cookies.len());
         for (name, source) in c.cookies {
-            if !valid_name(&name) {
+            // RFC 6265 cookie-name: a token, as a header name is.
+            if !valid_header_name(&name) {
                 return Err(format!("cookies: {name:?} is not a valid cookie name"));
             }
             let t = Template::compile(&source).map_err(|e| format!("cookies.{name}: {e}"))?;

@@ -1,6 +1,7 @@
 //! `header`: sets request headers from templates rendered against the session.
 
 use crate::errors::PipelineError;
+use crate::pipeline::effect::valid_header_name;
 use crate::pipeline::session::Session;
 use crate::template::Template;
 use serde::Deserialize;
@@ -23,7 +24,7 @@ impl HeaderMutator {
         let c: HeaderConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
         let mut headers = Vec::with_capacity(c.headers.len());
         for (name, source) in c.headers {
-            if name.is_empty() || !name.bytes().all(is_token_byte) {
+            if !valid_header_name(&name) {
                 return Err(format!("headers: {name:?} is not a valid header name"));
             }
             let lower = name.to_ascii_lowercase();
@@ -49,9 +50,4 @@ impl HeaderMutator {
         }
         Ok(())
     }
-}
-
-/// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

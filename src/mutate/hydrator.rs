@@ -117,7 +117,7 @@ impl Hydrator {
         .into_bytes()
     }
 
-    /// The call to make, and the cache key of its answer (the body and the URL).
+    /// The call to make, and the cache key of its answer (the body, the credentials, the URL).
     pub fn callout(&self, session: &Session<'_>) -> (Callout, Vec<u8>) {
         let body = Self::body(session);
         let mut path = self.target.path.clone();
@@ -146,7 +146,10 @@ impl Hydrator {
             call.set_header("authorization", a.clone());
         }
         call.set_header("content-type", "application/json".to_string());
+        // The API's credentials too: two hydrators on one URL may be told different things.
         let mut key = body.clone();
+        key.push(b'|');
+        key.extend_from_slice(self.authorization.as_deref().unwrap_or("").as_bytes());
         key.push(b'|');
         key.extend_from_slice(self.url.as_bytes());
         call.body = Some(body);

@@ -23,3 +23,17 @@ pub enum Effect {
     Continue,
     Reply(Reply),
 }
+
+/// Whether `value` may travel in a header (RFC 9110 field-value, as Go's `net/http` checks it):
+/// no control character but tab. CR, LF and NUL would end the header or the head early.
+pub fn valid_header_value(value: &str) -> bool {
+    !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// Whether `name` is an RFC 9110 token, as header and cookie names must be.
+pub fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

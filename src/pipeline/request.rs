@@ -49,7 +49,10 @@ impl Headers {
 /// The parts of a request the pipeline reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// Uppercase: what rules match and the upstream receives.
     pub method: String,
+    /// The `:method` received was not uppercase: the upstream must be sent `method`.
+    pub method_rewritten: bool,
     pub scheme: String,
     pub authority: String,
     /// `:path` as received: path and query, percent-encoded.
@@ -85,13 +88,106 @@ impl Request {
         let authority = authority
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing(":authority"))?;
+        if !valid_authority(&authority) {
+            return Err(PipelineError::BadRequest(
+                "the authority is not host[:port]".into(),
+            ));
+        }
+        let method = method.ok_or_else(|| missing(":method"))?;
+        // Rules match methods case-insensitively; one upstream reads `gEt` as GET, another as
+        // some other method. It gets the uppercase form that was matched (Envoy's HTTP/1 codec
+        // refuses `gEt` itself, its HTTP/2 codec passes it).
+        let method_rewritten = method.bytes().any(|b| b.is_ascii_lowercase());
+        // The filter would check one credential and the upstream might read the other.
+        if headers.iter().filter(|(k, _)| k == "authorization").count() > 1 {
+            return Err(PipelineError::BadRequest(
+                "the request has more than one Authorization header".into(),
+            ));
+        }
         Ok(Request {
-            method: method.ok_or_else(|| missing(":method"))?,
+            method: method.to_ascii_uppercase(),
+            method_rewritten,
             scheme: scheme.unwrap_or_else(|| "http".to_string()),
             authority,
             path: path.ok_or_else(|| missing(":path"))?,
             headers: Headers(headers),
             remote_addr: None,
         })
+    }
+}
+
+/// `host[:port]` without user info: a name of letters, digits and `-._~` that does not end in
+/// a dot, or a bracketed IP literal. `a@b`, `a,b` (two Host headers Envoy joined), a trailing
+/// dot or a percent-escape could be read by an upstream as another host than the one matched.
+fn valid_authority(authority: &str) -> bool {
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, after)) => (
+                !ip.is_empty()
+                    && ip
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+                match after.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None if after.is_empty() => None,
+                    None => return false,
+                },
+            ),
+            None => return false,
+        },
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            };
+            let name = host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            (
+                name && !host.is_empty() && !host.starts_with('.') && !host.ends_with('.'),
+                port,
+            )
+        }
+    };
+    host_ok
+        && port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_authority;
+
+    #[test]
+    fn authorities_an_upstream_could_read_as_another_host_are_refused() {
+        for ok in [
+            "echo.example.com",
+            "ECHO.example.com:8080",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:80",
+            "a_b",
+        ] {
+            assert!(valid_authority(ok), "{ok}");
+        }
+        for bad in [
+            "echo.example.com@evil.com",
+            "evil.com,echo.example.com",
+            "echo.example.com.",
+            ".example.com",
+            "echo%2eexample.com",
+            "echo.example.com:",
+            "echo.example.com:80:80",
+            "echo.example.com:http",
+            "echo.example.com:123456",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "echo.example.com/x",
+            "echo.example.com\\x",
+            "echo.example.com x",
+        ] {
+            assert!(!valid_authority(bad), "{bad}");
+        }
     }
 }
