@@ -51,7 +51,9 @@ fn host_prefix(strategy: Strategy, pattern: &str) -> Option<String> {
             Part::Expr(_) => break,
         }
     }
-    (after_scheme && !prefix.is_empty()).then(|| prefix.to_ascii_lowercase())
+    // As written: patterns match case-sensitively (the subject's host is already lowercase), and
+    // lowercasing here would hide a rule with an uppercase path from its own subjects.
+    (after_scheme && !prefix.is_empty()).then_some(prefix)
 }
 
 impl Index {
@@ -105,7 +107,8 @@ mod tests {
             Some("echo.example.com".into())
         );
         assert_eq!(p("https://api.test/v1/<.*>"), Some("api.test/v1/".into()));
-        assert_eq!(p("<https|http>://Host.test/"), Some("host.test/".into()));
+        assert_eq!(p("<https|http>://host.test/"), Some("host.test/".into()));
+        assert_eq!(p("http://a.test/Foo/<.*>"), Some("a.test/Foo/".into()));
         assert_eq!(
             p("<.*>://host/"),
             None,

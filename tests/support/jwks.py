@@ -7,8 +7,11 @@ Every GET serves the current key set, a file from tests/keys (TEST KEYS ONLY).
 Test controls (JSON over HTTP on the same port):
   GET  /__calls     how many key-set fetches were served: {"count": N, "paths": [...]}
   POST /__reset     forget the calls; serve jwks.json normally again
-  POST /__control   {"file": "jwks-rotated.json", "mode": "normal"|"down"|"garbage",
-                     "latency_ms": N}
+  POST /__control   {"file": "jwks-rotated.json", "mode": M, "latency_ms": N, "hang_ms": N,
+                     "flap_ms": N, "rotate_to": "jwks-rotated.json", "rotate_ms": N}
+                    M: "normal", "down" (503), "garbage" (200 HTML), or a fault of faults.py:
+                    "reset", "hang", "garbage-http", "huge", "flap". With `rotate_ms` the key set
+                    served alternates between `file` and `rotate_to` every `rotate_ms`.
 
 Usage: jwks.py [PORT]   (port 0 picks one; the chosen port is printed). Binds to 127.0.0.1 only.
 """
@@ -19,10 +22,12 @@ import sys
 import threading
 import time
 
+import faults
 import loopback
 
 KEYS = pathlib.Path(__file__).resolve().parents[1] / "keys"
-DEFAULTS = {"file": "jwks.json", "mode": "normal", "latency_ms": 0}
+DEFAULTS = {"file": "jwks.json", "mode": "normal", "latency_ms": 0, "hang_ms": 3000, "flap_ms": 1000,
+            "rotate_to": None, "rotate_ms": 0}
 STATE = dict(DEFAULTS, paths=[])
 LOCK = threading.Lock()
 
@@ -36,6 +41,11 @@ class Handler(loopback.Handler):
         with LOCK:
             STATE["paths"].append(self.path)
             file, mode, latency = STATE["file"], STATE["mode"], STATE["latency_ms"]
+            hang_ms, flap_ms = STATE["hang_ms"], STATE["flap_ms"]
+            if STATE["rotate_to"] and STATE["rotate_ms"] and faults.flapping_down(STATE["rotate_ms"]):
+                file = STATE["rotate_to"]
+        if faults.act(self, mode, hang_ms, flap_ms):
+            return
         if latency:
             time.sleep(latency / 1000)
         if mode == "down":

@@ -15,7 +15,10 @@ Sessions are found, as Kratos finds them, in the `ory_kratos_session` cookie, in
 Test controls (JSON over HTTP on the same port):
   GET  /__calls     every whoami call received: method, path, headers
   POST /__reset     forget the calls
-  POST /__control   {"latency_ms": N, "mode": "normal"|"ratelimit"|"down"}
+  POST /__control   {"latency_ms": N, "mode": M, "hang_ms": N, "flap_ms": N}
+                    M: "normal", "ratelimit", "down" (closed without an answer), "garbage" (200
+                    that is not JSON), or a fault of faults.py: "reset", "hang", "garbage-http",
+                    "huge", "flap"
 
 Usage: kratos.py [PORT] [--latency-ms N]   (port 0 picks one; the chosen port is printed)
 Binds to 127.0.0.1 only.
@@ -27,9 +30,11 @@ import threading
 import time
 import uuid
 
+import faults
 import loopback
 
-STATE = {"latency_ms": 0, "mode": "normal", "calls": []}
+STATE = {"latency_ms": 0, "mode": "normal", "hang_ms": 3000, "flap_ms": 1000, "calls": []}
+CONTROLS = ("latency_ms", "mode", "hang_ms", "flap_ms")
 LOCK = threading.Lock()
 FAR_FUTURE = "2099-01-01T00:00:00Z"
 NOW = "2024-01-01T00:00:00Z"
@@ -112,10 +117,15 @@ class Handler(loopback.Handler):
                 "headers": {k.lower(): v for k, v in self.headers.items()},
             })
             latency, mode = STATE["latency_ms"], STATE["mode"]
+            hang_ms, flap_ms = STATE["hang_ms"], STATE["flap_ms"]
         if mode == "down":
             self.close_connection = True
             self.connection.close()
             return
+        if faults.act(self, mode, hang_ms, flap_ms):
+            return
+        if mode == "garbage":
+            return self.reply(200, b"<html>not a session</html>", content_type="text/html")
         if latency:
             time.sleep(latency / 1000.0)
         status, headers, body = whoami(token_of(self.headers))
@@ -128,7 +138,7 @@ class Handler(loopback.Handler):
             if self.path == "/__reset":
                 STATE["calls"].clear()
             elif self.path == "/__control":
-                for key in ("latency_ms", "mode"):
+                for key in CONTROLS:
                     if key in payload:
                         STATE[key] = payload[key]
             else:
