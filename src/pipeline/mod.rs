@@ -87,7 +87,7 @@ impl LogSettings {
 #[derive(Debug)]
 pub struct Filter {
     pub rules: Vec<Rule>,
-    matcher: Matcher,
+    pub matcher: Matcher,
     fallback: Vec<ErrorHandler>,
     pub log: LogSettings,
     /// Every JWKS URL (`jwt` handlers' `jwks_urls`, `id_token`'s `jwks_url`), once.
@@ -831,9 +831,10 @@ impl Exchange {
         let matched = &matched;
         let mut effects = Vec::with_capacity(session.header.iter().count() + 2);
         for (name, value) in session.header.iter() {
-            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            if !effect::valid_header_name(name) || !effect::valid_header_value(value) {
                 let e = PipelineError::Internal(format!(
-                    "header {name} would carry a control character; refusing to forward"
+                    "header {name:?} is not a valid header name or would carry a control \
+                     character; refusing to forward"
                 ));
                 return self.fail_in_rule(&e, matched, rule);
             }
@@ -844,8 +845,22 @@ impl Exchange {
                 effects.push(Effect::RemoveHeader(name.clone()));
             }
         }
+        // CGI-style upstreams read `x_user_id` as `x-user-id`: a client's underscore spelling
+        // of an identity header goes too.
+        for (name, _) in matched.request.headers.iter() {
+            if name.contains('_') && !session.header.contains(name) {
+                let dashed = name.replace('_', "-");
+                if rule.strip.contains(&dashed) || session.header.contains(&dashed) {
+                    effects.push(Effect::RemoveHeader(name.to_string()));
+                }
+            }
+        }
         if let Some(p) = &matched.rewrite {
             effects.push(Effect::SetHeader(":path".to_string(), p.clone()));
+        }
+        if matched.request.method_rewritten {
+            let method = matched.request.method.clone();
+            effects.push(Effect::SetHeader(":method".to_string(), method));
         }
         effects.push(Effect::Continue);
         self.state = State::Finished;

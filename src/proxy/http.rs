@@ -5,6 +5,7 @@ use super::in_flight::InFlight;
 use super::metrics::Metrics;
 use super::MAX_CALLOUT_BODY;
 use crate::pipeline::callout::CalloutResult;
+use crate::pipeline::decision::Decision;
 use crate::pipeline::effect::{Effect, Reply};
 use crate::pipeline::{Env, Exchange, Filter, LogLevel, VmState};
 use std::cell::RefCell;
@@ -93,6 +94,11 @@ impl HttpFilter {
         let flow = self.apply(host, effects);
         self.paused = flow == Flow::Pause;
         flow
+    }
+
+    /// How the request was decided, once it has been.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.exchange.as_ref().and_then(Exchange::decision)
     }
 
     /// The proxy said a body follows the headers.

@@ -46,6 +46,8 @@ impl std::fmt::Display for PatternError {
 /// One rule's compiled `match`.
 #[derive(Debug, Clone)]
 pub struct Pattern {
+    /// `match.url` as written, for tools that explain matching.
+    url: String,
     methods: Vec<String>,
     regex: Regex,
     /// The literal text before the first `<`: a rule whose prefix the subject lacks is skipped
@@ -74,6 +76,7 @@ impl Pattern {
             Strategy::Glob => None,
         };
         Ok(Pattern {
+            url: url.to_string(),
             methods: methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
             regex,
             prefix,
@@ -83,9 +86,21 @@ impl Pattern {
     }
 
     pub fn matches(&self, method: &str, subject: &str) -> bool {
-        self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
-            && subject.starts_with(&self.prefix)
-            && self.is_match(subject)
+        self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) && self.matches_url(subject)
+    }
+
+    /// Whether `subject` matches, whatever the method.
+    pub fn matches_url(&self, subject: &str) -> bool {
+        subject.starts_with(&self.prefix) && self.is_match(subject)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Uppercase.
+    pub fn methods(&self) -> &[String] {
+        &self.methods
     }
 
     fn is_match(&self, subject: &str) -> bool {

@@ -1,0 +1,133 @@
+//! Scripted callout answers for `explain`: `--answer KEY=STATUS[:BODY]`, `KEY=STATUS:@FILE` or
+//! `KEY=fail`, where KEY is a cluster name or a URL origin (`http://kratos-public.auth`). Answers
+//! for one key are used in order; the last one is reused for further calls.
+
+use crate::CliError;
+use portcullis::pipeline::callout::{Callout, CalloutResult};
+
+pub struct Answer {
+    key: String,
+    result: CalloutResult,
+    /// What the user wrote, to say which answer was used.
+    pub spec: String,
+}
+
+#[derive(Default)]
+pub struct Answers {
+    list: Vec<Answer>,
+    used: Vec<bool>,
+}
+
+impl Answers {
+    pub fn parse<'a>(specs: impl Iterator<Item = &'a str>) -> Result<Answers, CliError> {
+        let mut list = Vec::new();
+        for spec in specs {
+            list.push(parse_one(spec)?);
+        }
+        let used = vec![false; list.len()];
+        Ok(Answers { list, used })
+    }
+
+    /// The answer for this call, if one was scripted.
+    pub fn take(&mut self, callout: &Callout) -> Option<(&str, CalloutResult)> {
+        let origin = origin(callout);
+        let fits = |a: &Answer| a.key == callout.cluster || a.key.eq_ignore_ascii_case(&origin);
+        let fresh = self
+            .list
+            .iter()
+            .zip(&self.used)
+            .position(|(a, used)| !used && fits(a));
+        let index = fresh.or_else(|| self.list.iter().rposition(fits))?;
+        if let Some(u) = self.used.get_mut(index) {
+            *u = true;
+        }
+        self.list
+            .get(index)
+            .map(|a| (a.spec.as_str(), a.result.clone()))
+    }
+}
+
+/// `scheme://authority` of a callout, as `clusters` keys are written.
+pub fn origin(callout: &Callout) -> String {
+    let get = |name: &str| {
+        callout
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    format!("{}://{}", get(":scheme"), get(":authority"))
+}
+
+fn parse_one(spec: &str) -> Result<Answer, CliError> {
+    let usage = || {
+        CliError::Usage(format!(
+            "--answer {spec:?}: expected CLUSTER=STATUS[:BODY], CLUSTER=STATUS:@FILE or CLUSTER=fail"
+        ))
+    };
+    let (key, rest) = spec.split_once('=').ok_or_else(usage)?;
+    if key.is_empty() {
+        return Err(usage());
+    }
+    if rest == "fail" {
+        return Ok(Answer {
+            key: key.to_string(),
+            result: CalloutResult::Failed,
+            spec: spec.to_string(),
+        });
+    }
+    let (status, body) = rest.split_once(':').unwrap_or((rest, ""));
+    let status: u32 = status
+        .parse()
+        .ok()
+        .filter(|s| (100..600).contains(s))
+        .ok_or_else(usage)?;
+    let body = match body.strip_prefix('@') {
+        Some(path) => std::fs::read(path)
+            .map_err(|e| CliError::Failed(format!("--answer {spec:?}: cannot read {path}: {e}")))?,
+        None => body.as_bytes().to_vec(),
+    };
+    let mut headers = vec![(":status".to_string(), status.to_string())];
+    if body.first().is_some_and(|b| *b == b'{' || *b == b'[') {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    Ok(Answer {
+        key: key.to_string(),
+        result: CalloutResult::Response {
+            status,
+            headers,
+            body,
+        },
+        spec: spec.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(cluster: &str) -> Callout {
+        Callout {
+            cluster: cluster.into(),
+            headers: vec![
+                (":scheme".into(), "http".into()),
+                (":authority".into(), format!("{cluster}.test")),
+            ],
+            body: None,
+            timeout_ms: 1,
+        }
+    }
+
+    #[test]
+    fn answers_are_used_in_order_and_the_last_repeats() {
+        let mut a =
+            Answers::parse(["kratos=401", "http://kratos.test=200:{}", "other=fail"].into_iter())
+                .unwrap();
+        let status = |r: CalloutResult| r.response().map(|(s, _, _)| s);
+        assert_eq!(status(a.take(&call("kratos")).unwrap().1), Some(401));
+        assert_eq!(status(a.take(&call("kratos")).unwrap().1), Some(200));
+        assert_eq!(status(a.take(&call("kratos")).unwrap().1), Some(200));
+        assert!(a.take(&call("nobody")).is_none());
+        assert!(Answers::parse(["kratos=abc"].into_iter()).is_err());
+    }
+}

@@ -1,0 +1,531 @@
+//! The built `portcullis` binary on the shipped configurations and the fixtures under
+//! `cli/tests/fixtures`: exit codes, what `check` lists, what `explain` says for denied,
+//! unmatched, ambiguous, scripted and live requests, and `import` output that loads again.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The base the README's walk-through imports with.
+fn base() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/istio-base.yaml")
+        .display()
+        .to_string()
+}
+
+fn play2() -> String {
+    root()
+        .join("filter-config/play2.yaml")
+        .display()
+        .to_string()
+}
+
+/// Runs the binary with `args`, feeding `stdin`.
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn portcullis");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("portcullis ran")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// A file in a directory of this test's own.
+fn scratch(test: &str, name: &str, contents: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("portcullis-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write scratch file");
+    path.display().to_string()
+}
+
+fn imported_config() -> String {
+    ok(&["import", &fixture("rules"), "--base", &base()])
+}
+
+#[test]
+fn check_lists_every_rule_of_each_shipped_config() {
+    let dir = root().join("filter-config");
+    let mut configs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("filter-config")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    configs.sort();
+    assert!(configs.len() >= 3, "the shipped configurations are there");
+    for config in configs {
+        let out = ok(&["check", &config.display().to_string()]);
+        assert!(out.contains("configuration loads"), "{out}");
+        assert!(
+            out.contains("\nrule "),
+            "{config:?} lists its rules:\n{out}"
+        );
+    }
+    let out = ok(&["check", &play2()]);
+    assert!(
+        out.contains("configuration loads: 2 rules, 1 JWKS URL"),
+        "{out}"
+    );
+    assert!(out.contains(
+        "rule echo-kratos\n  match           http<s?>://echo.example.com</?.*>\n  methods         GET, POST, PUT, PATCH, DELETE\n  authenticators  cookie_session, jwt, anonymous\n  authorizer      allow\n  mutators        header\n"
+    ), "{out}");
+    assert!(out.contains("rule api-session-token"), "{out}");
+}
+
+#[test]
+fn check_refuses_a_broken_config_naming_rule_and_field() {
+    let broken = std::fs::read_to_string(play2()).expect("play2").replacen(
+        "handler: allow",
+        "handler: deny",
+        1,
+    );
+    let out = run(&["check", "-"], broken.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "rule \"echo-kratos\": authorizer (deny): handler \"deny\" is disabled; set authorizers.deny.enabled: true"
+        ),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = run(&["check", "-"], b"access_rules: { rules: [] }\nbogus: 1\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["frobnicate"][..],
+        &["check"][..],
+        &["check", "a", "b"][..],
+        &["explain", "cfg", "GET"][..],
+        &["explain", &play2(), "GET", "not-a-url"][..],
+        &[
+            "explain",
+            &play2(),
+            "GET",
+            "http://a.test/",
+            "--answer",
+            "kratos",
+        ][..],
+        &["import", &fixture("rules"), "--name", "x"][..],
+        &["import", &fixture("rules"), "--wasmplugin", "--name", "x"][..],
+    ] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+    }
+}
+
+#[test]
+fn explain_a_request_without_credentials_to_a_session_rule_is_401() {
+    let out = ok(&[
+        "explain",
+        &play2(),
+        "GET",
+        "http://api.example.com/orders/7",
+    ]);
+    assert!(out.contains("rule            api-session-token"), "{out}");
+    assert!(
+        out.contains("captures        [0] \"\"  [1] \"/orders/7\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("1. bearer_token              not responsible"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no authenticator was responsible: 401"),
+        "{out}"
+    );
+    assert!(
+        out.contains("authorizer      allow                        not reached"),
+        "{out}"
+    );
+    assert!(
+        out.contains("DENY: 401 Unauthorized (reason_id authentication_handler_no_match)"),
+        "{out}"
+    );
+    assert!(out.contains("reply           401"), "{out}");
+    assert!(
+        out.contains("\"message\":\"Access credentials are invalid\""),
+        "{out}"
+    );
+    assert!(!out.contains("callout:"), "no credential, no call:\n{out}");
+}
+
+#[test]
+fn explain_reports_a_callout_it_did_not_make_and_its_consequence() {
+    let out = ok(&[
+        "explain",
+        &play2(),
+        "GET",
+        "http://echo.example.com/x",
+        "-H",
+        "Cookie: ory_kratos_session=valid-alice-secret",
+    ]);
+    assert!(
+        out.contains("callout: GET http://kratos-public.auth/sessions/whoami   (cluster kratos, timeout 2000 ms)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cookie: ory_kratos_session=<redacted>"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("valid-alice-secret"),
+        "credentials stay out:\n{out}"
+    );
+    assert!(
+        out.contains("NOT PERFORMED (no --live, no --answer for kratos)"),
+        "{out}"
+    );
+    assert!(out.contains("DENY: 503 Service Unavailable"), "{out}");
+    assert!(
+        out.contains("2. jwt                       not reached"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note            1 callout got no real answer"),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_no_match_says_why() {
+    let out = ok(&["explain", &play2(), "GET", "http://nothing.example.com/"]);
+    assert!(
+        out.contains("rule            none matches GET http://nothing.example.com/ (404)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the subject has no \"://echo.example.com\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("DENY: 404 Not Found (reason_id rule_no_match)"),
+        "{out}"
+    );
+
+    let out = ok(&["explain", &play2(), "OPTIONS", "http://echo.example.com/x"]);
+    assert!(
+        out.contains("- echo-kratos   http<s?>://echo.example.com</?.*>   the pattern matches, but OPTIONS is not in [GET, POST, PUT, PATCH, DELETE]"),
+        "{out}"
+    );
+    assert!(out.contains("DENY: 404"), "{out}");
+}
+
+#[test]
+fn explain_several_matches_lists_them() {
+    let config = scratch("several", "config.yaml", &imported_config());
+    let out = ok(&["explain", &config, "GET", "http://echo.example.com/admin"]);
+    assert!(out.contains("rule            2 rules match"), "{out}");
+    assert!(
+        out.contains("  - echo-session   http://echo.example.com/<.*>   [GET, POST]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  - locked   http://echo.example.com/admin<(/.*)?>   [GET]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("DENY: 500 Internal Server Error (reason_id rule_many_matches)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_with_a_scripted_answer_forwards_the_identity() {
+    let session = scratch(
+        "scripted",
+        "session.json",
+        r#"{"active": true, "identity": {"id": "id-alice", "traits": {"email": "alice@example.com"}}}"#,
+    );
+    let out = ok(&[
+        "explain",
+        &play2(),
+        "GET",
+        "http://echo.example.com/x?q=1",
+        "-H",
+        "Cookie: ory_kratos_session=abc123",
+        "--answer",
+        &format!("kratos=200:@{session}"),
+    ]);
+    assert!(
+        out.contains("1. cookie_session            responsible: authenticated"),
+        "{out}"
+    );
+    assert!(out.contains("answer: 200, "), "{out}");
+    assert!(out.contains("scripted by --answer kratos=200:@"), "{out}");
+    assert!(
+        out.contains("ALLOW: forwarded upstream as subject \"id-alice\""),
+        "{out}"
+    );
+    assert!(out.contains("  + x-user-id: id-alice"), "{out}");
+    assert!(out.contains("  + x-user-email: alice@example.com"), "{out}");
+    assert!(out.contains("    :path: /x?q=1"), "{out}");
+
+    let out = ok(&[
+        "explain",
+        &play2(),
+        "GET",
+        "http://echo.example.com/x",
+        "-H",
+        "Cookie: ory_kratos_session=abc123",
+        "--answer",
+        "http://kratos-public.auth=401",
+    ]);
+    assert!(
+        out.contains("responsible, and rejected the credentials"),
+        "{out}"
+    );
+    assert!(out.contains("DENY: 401"), "{out}");
+}
+
+#[test]
+fn explain_live_calls_the_origin_and_uses_the_answer() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+            let n = conn.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"identity": {"id": "id-live", "traits": {}}}"#;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(reply.as_bytes()).expect("write");
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let origin = format!("http://127.0.0.1:{port}");
+    let config = std::fs::read_to_string(play2())
+        .expect("play2")
+        .replace("http://kratos-public.auth", &origin);
+    let config = scratch("live", "config.yaml", &config);
+    let out = ok(&[
+        "explain",
+        &config,
+        "GET",
+        "http://echo.example.com/x",
+        "-H",
+        "Cookie: ory_kratos_session=live-cookie",
+        "--live",
+    ]);
+    let seen = server.join().expect("server");
+    assert!(
+        seen.starts_with("GET /sessions/whoami HTTP/1.1\r\n"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("cookie: ory_kratos_session=live-cookie"),
+        "{seen}"
+    );
+    assert!(
+        out.contains(&format!("callout: GET {origin}/sessions/whoami")),
+        "{out}"
+    );
+    assert!(
+        out.contains("answer: 200, 45 bytes; performed live"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ALLOW: forwarded upstream as subject \"id-live\""),
+        "{out}"
+    );
+
+    // https is not spoken: the call is reported, not made, and counts as failed.
+    let tls = std::fs::read_to_string(play2())
+        .expect("play2")
+        .replace("http://kratos-public.auth", "https://kratos-public.auth");
+    let tls = scratch("live", "tls.yaml", &tls);
+    let out = ok(&[
+        "explain",
+        &tls,
+        "GET",
+        "http://echo.example.com/x",
+        "-H",
+        "Cookie: ory_kratos_session=c",
+        "--live",
+    ]);
+    assert!(
+        out.contains("live call failed: https is not supported by --live"),
+        "{out}"
+    );
+    assert!(out.contains("DENY: 503"), "{out}");
+}
+
+#[test]
+fn import_maester_rules_into_a_plugin_config_that_loads() {
+    let yaml = imported_config();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("YAML");
+    let rules = doc["access_rules"]["rules"].as_sequence().expect("rules");
+    let ids: Vec<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
+    // Files sorted by name; the Service between the Rules is skipped.
+    assert_eq!(ids, ["echo-session", "locked", "public-health"]);
+    let echo = &rules[0];
+    assert_eq!(
+        echo["upstream"]["preserve_host"],
+        serde_yaml::Value::Bool(true)
+    );
+    assert_eq!(echo["upstream"]["strip_path"].as_str(), Some("/api"));
+    assert!(echo.get("configMapName").is_none() && echo.get("spec").is_none());
+    assert_eq!(
+        rules[1]["authenticators"][0]["handler"].as_str(),
+        Some("unauthorized")
+    );
+    assert_eq!(rules[1]["authorizer"]["handler"].as_str(), Some("deny"));
+    assert_eq!(rules[1]["mutators"][0]["handler"].as_str(), Some("noop"));
+    assert_eq!(
+        doc["authenticators"]["cookie_session"]["config"]["check_session_url"].as_str(),
+        Some("http://kratos-public.auth/sessions/whoami"),
+        "the base's settings are kept"
+    );
+    assert_eq!(
+        doc["authorizers"]["deny"]["enabled"],
+        serde_yaml::Value::Bool(true)
+    );
+
+    let out = run(&["check", "-"], yaml.as_bytes());
+    assert_eq!(out.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("rule echo-session") && listed.contains("rule public-health"));
+
+    // Without the base the Kratos URL is missing: refused, naming the rule and the field.
+    let out = run(&["import", &fixture("rules/maester-rules.yaml")], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rule \"echo-session\": authenticators[0] (cookie_session)")
+            && err.contains("check_session_url"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn import_renders_a_wasmplugin_that_checks_and_explains() {
+    let yaml = ok(&[
+        "import",
+        &fixture("rules/maester-rules.yaml"),
+        "--base",
+        &base(),
+        "--wasmplugin",
+        "--name",
+        "portcullis",
+        "--namespace",
+        "shop",
+        "--image",
+        "oci://registry.example/portcullis:0.1.0",
+        "--sha256",
+        SHA,
+        "--selector",
+        "app=echo",
+    ]);
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("YAML");
+    assert_eq!(
+        doc["apiVersion"].as_str(),
+        Some("extensions.istio.io/v1alpha1")
+    );
+    assert_eq!(doc["kind"].as_str(), Some("WasmPlugin"));
+    assert_eq!(doc["metadata"]["name"].as_str(), Some("portcullis"));
+    assert_eq!(doc["metadata"]["namespace"].as_str(), Some("shop"));
+    let spec = &doc["spec"];
+    assert_eq!(
+        spec["selector"]["matchLabels"]["app"].as_str(),
+        Some("echo")
+    );
+    assert_eq!(
+        spec["url"].as_str(),
+        Some("oci://registry.example/portcullis:0.1.0")
+    );
+    assert_eq!(spec["sha256"].as_str(), Some(SHA));
+    assert_eq!(spec["phase"].as_str(), Some("AUTHN"));
+    assert_eq!(spec["failStrategy"].as_str(), Some("FAIL_CLOSE"));
+    assert_eq!(
+        spec["pluginConfig"]["access_rules"]["rules"][0]["id"].as_str(),
+        Some("echo-session")
+    );
+
+    // The Done-when walk-through: the WasmPlugin checks, and a request without the session
+    // cookie is explained as denied, with no cluster and no proxy.
+    let plugin = scratch("wasmplugin", "wasmplugin.yaml", &yaml);
+    let out = ok(&["check", &plugin]);
+    assert!(out.contains("configuration loads: 2 rules"), "{out}");
+    let out = ok(&["explain", &plugin, "GET", "http://echo.example.com/orders"]);
+    assert!(out.contains("rule            echo-session"), "{out}");
+    assert!(
+        out.contains("1. cookie_session            not responsible"),
+        "{out}"
+    );
+    assert!(out.contains("DENY: 401 Unauthorized"), "{out}");
+
+    let bad = run(
+        &[
+            "import",
+            &fixture("rules"),
+            "--wasmplugin",
+            "--name",
+            "p",
+            "--image",
+            "oci://r/p",
+            "--sha256",
+            "sha256:abc",
+        ],
+        b"",
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--sha256 must be 64 lowercase hex"));
+}
