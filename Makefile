@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WASM := target/wasm32-wasip1/release/portcullis.wasm
 
-.PHONY: all toolchain venv build run test test-native test-host test-envoy lint bench bench-quick bench-fuel bench-tools clean
+.PHONY: all toolchain venv build oci run test test-native test-host test-envoy lint bench bench-quick bench-fuel bench-tools fuzz fuzz-tools soak soak-quick clean
 
 all: build
 
@@ -24,20 +24,42 @@ build: toolchain
 	$(CARGO) build --release --target wasm32-wasip1 --lib
 	@ls -l $(WASM) | awk '{print "portcullis.wasm: " $$5 " bytes"}'
 
+# The .wasm as an OCI image (Istio's compat format: one layer holding plugin.wasm) in target/oci,
+# without a container engine; push it with skopeo (README: Deploying in Istio).
+oci: build
+	python3 envoy/oci/build.py $(OCI_ARGS)
+
 run: build venv
 	$(PY) tests/support/demo.py
 
-test: toolchain venv build test-native test-host test-envoy
+test: toolchain venv build test-native test-host test-envoy soak-quick
 
 test-native:
-	$(CARGO) test -p portcullis
+	$(CARGO) test -p portcullis -p portcullis-cli
 
 # The release .wasm under our wasmtime-based proxy-wasm host (tests/host).
 test-host: build
 	$(CARGO) test -p portcullis-host
 
+# Real Envoy, and the deployment files (envoy/, the OCI image, the Istio manifests).
 test-envoy: build venv
-	$(VENV)/bin/pytest tests/envoy -q
+	$(VENV)/bin/pytest tests/envoy tests/deploy -q
+
+# cargo-fuzz until coverage plateaus, one target at a time (fuzz/README.md); FUZZ_ARGS e.g.
+# "--budget 600 whoami". libFuzzer's sanitizer flags need nightly, or stable with RUSTC_BOOTSTRAP.
+fuzz: fuzz-tools
+	RUSTC_BOOTSTRAP=1 nice -n 19 python3 fuzz/plateau.py $(FUZZ_ARGS)
+
+fuzz-tools:
+	@$(CARGO) fuzz --version 2>/dev/null | grep -q '0.13.1' || $(CARGO) install cargo-fuzz --version 0.13.1 --locked
+
+# Envoy (2 workers) under mixed load with Kratos faults: RSS growth, VM crashes, wrongly allowed.
+soak: build venv
+	nice -n 10 $(PY) tests/soak/soak.py --duration 600 --baseline 60 $(SOAK_ARGS)
+
+# One minute of the same, in `make test`: faults every 1.5 s, so a whole cycle precedes the baseline.
+soak-quick: build venv
+	$(PY) tests/soak/soak.py --duration 60 --baseline 25 --fault-every 1.5 --max-growth 5 $(SOAK_ARGS)
 
 lint: toolchain
 	$(CARGO) fmt --all -- --check

@@ -529,3 +529,52 @@ fn import_renders_a_wasmplugin_that_checks_and_explains() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--sha256 must be 64 lowercase hex"));
 }
+
+/// The README's walk-through, verbatim: the shipped Maester Rule to a WasmPlugin, checked, and a
+/// request with a session Kratos refuses explained as a 401 with no cluster or proxy.
+#[test]
+fn the_readme_walk_through_denies_a_refused_session() {
+    let rule = root()
+        .join("envoy/istio/maester-rule.yaml")
+        .display()
+        .to_string();
+    let digest = "0".repeat(64);
+    let plugin = ok(&[
+        "import",
+        &rule,
+        "--base",
+        &base(),
+        "--wasmplugin",
+        "--name",
+        "portcullis",
+        "--namespace",
+        "shop",
+        "--selector",
+        "app=echo",
+        "--image",
+        "oci://registry.example.com/portcullis:0.1.0",
+        "--sha256",
+        &digest,
+    ]);
+    let file = scratch("walk-through", "wasmplugin.yaml", &plugin);
+    assert!(ok(&["check", &file]).contains("echo-kratos"));
+    let explained = ok(&[
+        "explain",
+        &file,
+        "GET",
+        "http://echo.example.com/orders",
+        "-H",
+        "Cookie: ory_kratos_session=expired",
+        "--answer",
+        "http://kratos-public.auth=401",
+    ]);
+    assert!(explained.contains("DENY: 401 Unauthorized"), "{explained}");
+    assert!(
+        explained.contains("the session store answered 401"),
+        "{explained}"
+    );
+    assert!(
+        !explained.contains("expired"),
+        "the cookie is redacted: {explained}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Envoy stats through proxy-wasm's metric calls. Tags are encoded in the stat name the way
-//! Istio does (`key=.=value;.;`), and `envoy/envoy.yaml.tmpl`'s `stats_tags` extract them, so
+//! Istio does (`key=.=value;.;`), and `envoy/kratos.yaml`'s `stats_tags` extract them, so
 //! `/stats/prometheus` shows `portcullis_requests_total{rule="echo",decision="allow",…}`. The
 //! request path only bumps in-memory counters (`pipeline::stats`); the root context publishes
 //! their growth here on its tick. Every tag value comes from the configuration (rule ids,

@@ -10,8 +10,7 @@ import urllib.request
 import jwt
 import pytest
 
-from conftest import ROOT, request, serve, start_envoy, upstream_saw
-import envoy_harness
+from conftest import request, serve, start_envoy, upstream_saw
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +20,8 @@ def idp():
 
 @pytest.fixture(scope="module")
 def envoy(upstream, idp):
-    block = (ROOT / "envoy/portcullis-filter.yaml.tmpl").read_text().rstrip("\n")
-    block = block.replace("fail_open: false",
-                          "fail_open: false\n                        allow_on_headers_stop_iteration: true")
-    config = (ROOT / "filter-config/oauth2.yaml").read_text()
-    block = (block.replace("@RUNTIME@", "v8").replace("@WASM@", str(envoy_harness.WASM))
-             .replace("@CONFIG@", json.dumps(config)))
-    with start_envoy("filter-config/oauth2.yaml", upstream, authz_port=idp, block=block) as e:
+    with start_envoy("filter-config/oauth2.yaml", upstream, authz_port=idp,
+                     wasm_options={"allow_on_headers_stop_iteration": True}) as e:
         yield e
 
 

@@ -3,6 +3,7 @@ tier, `make run` and the benchmarks. Everything binds to 127.0.0.1 and is stoppe
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WASM = ROOT / "target/wasm32-wasip1/release/portcullis.wasm"
@@ -41,24 +44,64 @@ def start_script(script, *args, cpus=None):
     return proc, port
 
 
-def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None):
-    """The bootstrap text. `filter_config` is the filter's configuration text (YAML or JSON);
-    `filters=False` gives the same listener without portcullis; `block` replaces portcullis with
-    other HTTP filters (YAML at the http_filters indentation), for the benchmarks' comparisons."""
-    base = (ROOT / "envoy/envoy.yaml.tmpl").read_text()
+BOOTSTRAP = ROOT / "envoy/kratos.yaml"
+
+
+def fill(text, values):
+    """Replaces the ${NAME} placeholders of a shipped bootstrap (envoy/README.md); every one must
+    have a value."""
+    def value(match):
+        if match.group(1) not in values:
+            raise KeyError(f"no value for ${{{match.group(1)}}}")
+        return str(values[match.group(1)])
+    return re.sub(r"\$\{([A-Z0-9_]+)\}", value, text)
+
+
+def load_bootstrap(path, values):
+    """A shipped bootstrap with its placeholders filled, as a dict."""
+    return yaml.safe_load(fill(Path(path).read_text(), values))
+
+
+def connection_manager(bootstrap):
+    listener = bootstrap["static_resources"]["listeners"][0]
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def stand_in_cluster(name, port):
+    return {"name": name, "connect_timeout": "1s", "type": "STATIC", "load_assignment": {
+        "cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+            "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
+
+
+def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None, wasm_options=None):
+    """The bootstrap text: envoy/kratos.yaml with the ports filled and `filter_config` (the filter's
+    configuration text, YAML or JSON) in place of Play 2. `filters=False` gives the same listener
+    without portcullis; `block` replaces portcullis with other HTTP filters (YAML at any
+    indentation, @NAME@ ports filled), for the benchmarks' comparisons; `wasm_options` adds fields
+    to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration)."""
+    values = dict(ports)
+    values["WASM"] = str(WASM)
+    bootstrap = load_bootstrap(BOOTSTRAP, values)
+    hcm = connection_manager(bootstrap)
+    # Room for the 64 KiB header tests: the filter, not Envoy, must answer those.
+    hcm["max_request_headers_kb"] = 96
+    wasm, router = hcm["http_filters"]
+    plugin = wasm["typed_config"]["config"]
+    plugin["configuration"]["value"] = filter_config
+    plugin["vm_config"]["runtime"] = "envoy.wasm.runtime." + runtime
+    plugin.update(wasm_options or {})
     if block is not None:
-        filters = False
-    else:
-        block = ""
-    if filters:
-        block = (ROOT / "envoy/portcullis-filter.yaml.tmpl").read_text().rstrip("\n")
-        block = (block.replace("@RUNTIME@", runtime).replace("@WASM@", str(WASM))
-                 .replace("@CONFIG@", json.dumps(filter_config)))
-    route = route or "route: { cluster: upstream }"
-    text = base.replace("@FILTERS@", block).replace("@ROUTE_ACTION@", route)
-    for name, port in ports.items():
-        text = text.replace("@" + name + "@", str(port))
-    return text
+        for name, port in ports.items():
+            block = block.replace("@" + name + "@", str(port))
+        hcm["http_filters"] = (yaml.safe_load(block) or []) + [router]
+    elif not filters:
+        hcm["http_filters"] = [router]
+    route = yaml.safe_load(route or "route: { cluster: upstream }")
+    hcm["route_config"]["virtual_hosts"][0]["routes"] = [dict({"match": {"prefix": "/"}}, **route)]
+    # Stand-ins only some tests and benchmarks use.
+    bootstrap["static_resources"]["clusters"] += [stand_in_cluster("keto", ports["KETO_PORT"]),
+                                                  stand_in_cluster("authz", ports["AUTHZ_PORT"])]
+    return json.dumps(bootstrap, indent=1)
 
 
 class Envoy:
@@ -66,7 +109,8 @@ class Envoy:
 
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
-                 listen_port=None, block=None, authz_port=None, wasm_log_level=None, keto_port=None):
+                 listen_port=None, block=None, authz_port=None, wasm_log_level=None, keto_port=None,
+                 wasm_options=None, bootstrap=None, values=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
@@ -80,7 +124,12 @@ class Envoy:
                  "AUTHZ_PORT": authz_port or free_port(), "KETO_PORT": keto_port or free_port()}
         self.dir = tempfile.mkdtemp(prefix="portcullis-envoy-")
         self.config_path = os.path.join(self.dir, "envoy.yaml")
-        Path(self.config_path).write_text(render(filter_config, ports, runtime, filters, route, block))
+        if bootstrap is not None:
+            # A shipped bootstrap as a user runs it: only its placeholders are filled.
+            text = fill(Path(bootstrap).read_text(), {**ports, "WASM": str(WASM), **(values or {})})
+        else:
+            text = render(filter_config, ports, runtime, filters, route, block, wasm_options)
+        Path(self.config_path).write_text(text)
         self.log_path = os.path.join(self.dir, "envoy.log")
         self.concurrency = concurrency
         self.cpus = cpus
