@@ -160,6 +160,49 @@ fn two_workers_fetch_once_and_share_the_keys() {
     );
 }
 
+/// Found in Envoy with two workers: each worker counted its own failures, so a worker whose
+/// fetches had failed before kept doubling its backoff (up to 60 s) after another worker's
+/// fetch succeeded.
+#[test]
+fn a_success_on_any_worker_ends_every_workers_backoff() {
+    let store: Rc<Store> = Rc::default();
+    let a = Vm::configured(&play3(), Rc::clone(&store), NOW);
+    let b = Vm::configured(&play3(), Rc::clone(&store), NOW);
+    let at = |ms: u64| {
+        *a.now_ms.borrow_mut() = NOW + ms;
+        *b.now_ms.borrow_mut() = NOW + ms;
+    };
+    a.tick();
+    a.answer(fetches(&a)[0], CalloutResult::Failed);
+    at(1_000);
+    a.tick();
+    a.answer(fetches(&a)[1], CalloutResult::Failed);
+    at(3_000);
+    b.tick();
+    assert_eq!(
+        fetches(&b).len(),
+        1,
+        "b fetches once the shared 2 s backoff is over"
+    );
+    b.answer(fetches(&b)[0], ok(jwks("jwks.json")));
+    at(33_000);
+    a.tick();
+    assert_eq!(
+        fetches(&a).len(),
+        3,
+        "a adopts b's keys and refreshes after jwks_ttl"
+    );
+    a.answer(fetches(&a)[2], CalloutResult::Failed);
+    at(34_000);
+    a.tick();
+    b.tick();
+    assert_eq!(
+        fetches(&a).len() + fetches(&b).len(),
+        5,
+        "one failure after a success backs off 1 s, not 4 s"
+    );
+}
+
 #[test]
 fn a_new_kid_is_accepted_after_one_refetch() {
     let vm = Vm::configured(&play3(), Rc::default(), NOW);

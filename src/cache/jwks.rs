@@ -66,13 +66,17 @@ impl Source {
     }
 }
 
-/// The shared meta entry: who may fetch until when, and which fetch the shared body is.
+/// The shared meta entry: who may fetch until when, which fetch the shared body is, and how
+/// many fetches in a row failed. The count is shared so that a success on any worker ends
+/// every worker's backoff, and each failure doubles it once, whichever worker made the call.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
     /// No worker starts a fetch before this (a fetch in flight, or a failure's backoff).
     held_until_ms: u64,
     /// When the shared body was fetched; 0 when there is none.
     version_ms: u64,
+    /// Consecutive failed fetches, by any worker; 0 after a success.
+    failures: u64,
 }
 
 impl Meta {
@@ -88,6 +92,7 @@ impl Meta {
                     Meta {
                         held_until_ms: word(0),
                         version_ms: word(1),
+                        failures: word(2),
                     },
                     Some(cas),
                 )
@@ -97,9 +102,11 @@ impl Meta {
     }
 
     fn write(self, shared: &dyn SharedData, source: &Source, cas: Option<u32>) -> bool {
-        let mut v = [0u8; 16];
-        v[..8].copy_from_slice(&self.held_until_ms.to_le_bytes());
-        v[8..].copy_from_slice(&self.version_ms.to_le_bytes());
+        let words = [self.held_until_ms, self.version_ms, self.failures];
+        let mut v = [0u8; 24];
+        for (bytes, word) in v.chunks_exact_mut(8).zip(words) {
+            bytes.copy_from_slice(&word.to_le_bytes());
+        }
         shared.set(&source.meta_key(), &v, cas)
     }
 }
@@ -115,7 +122,6 @@ struct State {
     /// A token named a `kid` we do not have: fetch again at the next tick.
     refetch_wanted: bool,
     last_refetch_ms: Option<u64>,
-    failures: u32,
     /// Parked requests and when they give up.
     waiters: Vec<(u32, u64)>,
 }
@@ -279,23 +285,24 @@ impl JwksStore {
                 s.keys = Some(Rc::new(keys));
                 s.document = Some(Rc::from(body.as_slice()));
                 s.fetched_at_ms = now_ms;
-                s.failures = 0;
                 // The body first: a worker that sees the new version must find the new body.
                 shared.set(&src.key, &body, None);
                 Meta {
                     held_until_ms: 0,
                     version_ms: now_ms,
+                    failures: 0,
                 }
                 .write(shared, src, None);
             }
             None => {
                 self.counters.failures += 1;
-                s.failures = s.failures.saturating_add(1);
+                let failures = meta.failures.saturating_add(1);
                 let backoff = BACKOFF_MIN_MS
-                    .saturating_mul(1u64 << s.failures.min(7).saturating_sub(1))
+                    .saturating_mul(1u64 << failures.min(7).saturating_sub(1))
                     .min(BACKOFF_MAX_MS);
                 Meta {
                     held_until_ms: now_ms + backoff,
+                    failures,
                     ..meta
                 }
                 .write(shared, src, None);
