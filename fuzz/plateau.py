@@ -45,8 +45,10 @@ def run(target, args, budget_left):
             os.killpg(proc.pid, signal.SIGINT)
     proc.wait()
     log.close()
-    return {"target": target, "seconds": round(time.monotonic() - start), "execs": execs,
-            "cov": cov, "ft": ft, "crashed": crashed}
+    end = time.monotonic()
+    return {"target": target, "seconds": round(end - start), "execs": execs, "cov": cov, "ft": ft,
+            "flat": round(end - last_growth), "plateaued": end - last_growth >= args.plateau,
+            "crashed": crashed}
 
 
 def main():
@@ -66,12 +68,14 @@ def main():
             continue
         rows.append(run(target, args, left))
         r = rows[-1]
-        print(f"{target}: {r['seconds']} s, {r['execs']} execs, cov {r['cov']}, ft {r['ft']}"
+        print(f"{target}: {r['seconds']} s, {r['execs']} execs, cov {r['cov']}, ft {r['ft']}, "
+              f"no new cov for the last {r['flat']} s"
               + (" CRASHED (see fuzz/artifacts)" if r["crashed"] else ""), file=sys.stderr, flush=True)
-    print("| target | time (s) | execs | cov | ft | crashes |\n|---|---:|---:|---:|---:|---|")
+    print("| target | time (s) | execs | cov | ft | cov flat for (s) | plateau? | crashes |\n"
+          "|---|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
-        print(f"| {r['target']} | {r['seconds']} | {r['execs']} | {r['cov']} | {r['ft']} | "
-              f"{'yes' if r['crashed'] else 'none'} |")
+        print(f"| {r['target']} | {r['seconds']} | {r['execs']} | {r['cov']} | {r['ft']} | {r['flat']} | "
+              f"{'yes' if r['plateaued'] else 'no'} | {'yes' if r['crashed'] else 'none'} |")
     return 1 if any(r["crashed"] for r in rows) else 0
 
 

@@ -155,6 +155,23 @@ fn templates_never_panic() {
     );
 }
 
+/// Found by fuzzing (`fuzz/regressions/template/add-overflows-int64`): sprig's `add`, `sub` and
+/// `mul` are Go int64 arithmetic, which wraps; ours wrapped in release and trapped in debug.
+#[test]
+fn integer_arithmetic_wraps_like_go() {
+    let data = Data(serde_json::json!({}));
+    let max = i64::MAX;
+    for (src, want) in [
+        (format!("{{{{ add {max} 1 }}}}"), i64::MIN.to_string()),
+        (format!("{{{{ sub -{max} 2 }}}}"), max.to_string()),
+        (format!("{{{{ mul {max} 2 }}}}"), "-2".to_string()),
+        ("{{ add 1 2 3 }}".to_string(), "6".to_string()),
+    ] {
+        let t = Template::compile(&src).unwrap();
+        assert_eq!(t.render(&data).unwrap(), want, "{src}");
+    }
+}
+
 const HOSTS: &[&str] = &["a.test", "b.test", "A.test", "a.test:8080", "ab.test"];
 const RULE_PIECES: &[&str] = &[
     "/", "x", "y", "<.*>", "<[a-z]+>", "<x|y>", ".", "<*>", "<**>", "-",

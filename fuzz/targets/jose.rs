@@ -82,7 +82,9 @@ pub fn jwks(data: &[u8]) {
     let Ok(set) = KeySet::parse(data) else {
         return;
     };
-    let doc: serde_json::Value = match serde_json::from_slice(data) {
+    // serde skips ignored fields without checking their UTF-8, as Go's decoder accepts invalid
+    // UTF-8 (as U+FFFD): the document is the lossy reading of the bytes.
+    let doc: serde_json::Value = match serde_json::from_str(&String::from_utf8_lossy(data)) {
         Ok(d) => d,
         Err(e) => panic!("a key set parsed from text that is not JSON: {e}"),
     };

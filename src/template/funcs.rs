@@ -280,16 +280,22 @@ impl Func {
                 .and_then(|i| i.into_iter().last())
                 .unwrap_or(Value::Nil),
             Func::List => Value::List(args),
-            Func::Add => Value::Int(args.iter().map(to_int).sum()),
-            Func::Mul => Value::Int(args.iter().map(to_int).product()),
-            Func::Sub => Value::Int(to_int(&arg(0)) - to_int(&arg(1))),
+            // Go's int64 arithmetic wraps; so does sprig's, and so does ours (never a trap).
+            Func::Add => Value::Int(args.iter().map(to_int).fold(0, i64::wrapping_add)),
+            Func::Mul => Value::Int(args.iter().map(to_int).fold(1, i64::wrapping_mul)),
+            Func::Sub => Value::Int(to_int(&arg(0)).wrapping_sub(to_int(&arg(1)))),
             Func::Int => Value::Int(to_int(&arg(0))),
         })
     }
 }
 
+/// Integers stay exact (an int64 past 2^53 would not survive a float); other numbers truncate,
+/// as Go's `int64(f)`.
 fn to_int(v: &Value<'_>) -> i64 {
-    v.as_f64().map_or(0, |f| f as i64)
+    match v {
+        Value::Int(i) => *i,
+        _ => v.as_f64().map_or(0, |f| f as i64),
+    }
 }
 
 /// Oathkeeper's `print`: nil prints as nothing, everything else as `%v`, with Go's rule of a
