@@ -172,6 +172,53 @@ fn integer_arithmetic_wraps_like_go() {
     }
 }
 
+/// Sprig's `int` goes through spf13/cast: strings are Go's `ParseInt(s, 0, 64)` after an
+/// all-zero fraction is dropped, and anything cast cannot read is 0 (the request goes on).
+#[test]
+fn sprig_int_reads_strings_as_cast_does() {
+    let data = Data(serde_json::json!({"s": "0x1F", "t": true, "f": -2.9}));
+    for (arg, want) in [
+        ("\"42\"", 42),
+        ("\"+42\"", 42),
+        ("\"-42\"", -42),
+        ("\"0x10\"", 16),
+        ("\"0X10\"", 16),
+        ("\"0o17\"", 15),
+        ("\"017\"", 15),
+        ("\"0b101\"", 5),
+        ("\"0\"", 0),
+        ("\"1_000\"", 1000),
+        ("\"0x_1f\"", 31),
+        ("\"0_7\"", 7),
+        ("\"12.00\"", 12),
+        ("\"-3.0\"", -3),
+        ("\"9223372036854775807\"", i64::MAX),
+        ("\"-9223372036854775808\"", i64::MIN),
+        // cast errors, which sprig turns into 0
+        ("\"9223372036854775808\"", 0),
+        ("\"1.5\"", 0),
+        ("\"12.\"", 0),
+        ("\" 7\"", 0),
+        ("\"08\"", 0),
+        ("\"0x\"", 0),
+        ("\"_1\"", 0),
+        ("\"1__0\"", 0),
+        ("\"1_\"", 0),
+        ("\"\"", 0),
+        ("\"-\"", 0),
+        ("\"seven\"", 0),
+        (".Extra.s", 31),
+        (".Extra.t", 1),
+        ("false", 0),
+        (".Extra.f", -2),
+        (".Extra.missing", 0),
+    ] {
+        let src = format!("{{{{ int {arg} }}}}");
+        let t = Template::compile(&src).unwrap();
+        assert_eq!(t.render(&data).unwrap(), want.to_string(), "{src}");
+    }
+}
+
 const HOSTS: &[&str] = &["a.test", "b.test", "A.test", "a.test:8080", "ab.test"];
 const RULE_PIECES: &[&str] = &[
     "/", "x", "y", "<.*>", "<[a-z]+>", "<x|y>", ".", "<*>", "<**>", "-",

@@ -1,6 +1,7 @@
 //! The template functions: Go's builtins, Oathkeeper's `print`/`printIndex`, and the sprig
 //! functions rules use. Resolved by name at compile time.
 
+use super::go_int;
 use super::value::Value;
 use super::TemplateError;
 use base64::Engine;
@@ -289,11 +290,15 @@ impl Func {
     }
 }
 
-/// Integers stay exact (an int64 past 2^53 would not survive a float); other numbers truncate,
-/// as Go's `int64(f)`.
+/// Sprig's `toInt64`. Integers stay exact (an int64 past 2^53 would not survive a float), other
+/// numbers truncate as Go's `int64(f)`, strings read as cast reads them, and whatever cast cannot
+/// convert is 0.
 fn to_int(v: &Value<'_>) -> i64 {
     match v {
         Value::Int(i) => *i,
+        Value::Bool(b) | Value::Json(serde_json::Value::Bool(b)) => i64::from(*b),
+        Value::Str(s) => go_int::parse(s).unwrap_or(0),
+        Value::Json(serde_json::Value::String(s)) => go_int::parse(s).unwrap_or(0),
         _ => v.as_f64().map_or(0, |f| f as i64),
     }
 }

@@ -3,6 +3,7 @@
 
 mod eval;
 pub mod funcs;
+mod go_int;
 mod lexer;
 mod parser;
 pub mod value;
