@@ -77,27 +77,29 @@ pub fn jwt(data: &[u8]) {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct Listed {
+    keys: Vec<serde_json::Value>,
+}
+
 pub fn jwks(data: &[u8]) {
     let _ = Signer::from_jwks(data);
     let Ok(set) = KeySet::parse(data) else {
         return;
     };
-    // serde skips ignored fields without checking their UTF-8, as Go's decoder accepts invalid
-    // UTF-8 (as U+FFFD): the document is the lossy reading of the bytes.
-    let doc: serde_json::Value = match serde_json::from_str(&String::from_utf8_lossy(data)) {
-        Ok(d) => d,
-        Err(e) => panic!("a key set parsed from text that is not JSON: {e}"),
+    // The document as the parser sees it: fields other than `keys` are skipped unread, as Go's
+    // decoder skips them (invalid UTF-8 or a number out of range there does not make a key set
+    // invalid).
+    let Ok(doc) = serde_json::from_slice::<Listed>(data) else {
+        panic!("a key set parsed from a document without a list of keys");
     };
-    let listed = doc
-        .get("keys")
-        .and_then(|k| k.as_array())
-        .map_or(0, Vec::len);
-    assert!(set.len() <= listed, "more keys than the document lists");
+    assert!(
+        set.len() <= doc.keys.len(),
+        "more keys than the document lists"
+    );
     for kid in doc
-        .get("keys")
-        .and_then(|k| k.as_array())
-        .into_iter()
-        .flatten()
+        .keys
+        .iter()
         .filter_map(|k| k.get("kid").and_then(|v| v.as_str()))
     {
         if let Some(key) = set.get(kid) {

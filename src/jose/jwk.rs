@@ -211,4 +211,14 @@ mod tests {
         assert_eq!(KeySet::parse(b"<html>"), Err(JwkError::NotAKeySet));
         assert!(KeySet::parse(br#"{"keys":[]}"#).unwrap().is_empty());
     }
+
+    /// Go's decoder skips fields it does not know without converting them (fuzzing found both).
+    #[test]
+    fn fields_outside_keys_are_skipped_unread() {
+        let key = br#"{"kty":"oct","kid":"a","use":"sig","k":"c2VjcmV0"}"#;
+        for extra in [&b"1e999"[..], b"\"\xff\""] {
+            let doc = [&b"{\"x\":"[..], extra, b",\"keys\":[", key, b"]}"].concat();
+            assert_eq!(KeySet::parse(&doc).unwrap().len(), 1);
+        }
+    }
 }
