@@ -10,10 +10,12 @@ pub fn parse(s: &str) -> Option<i64> {
         Some(rest) => (true, rest),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    if body.contains('_') && !underscores_between_digits(body) {
+    let (radix, digits) = split_base(body)?;
+    // strconv's underscoreOK: `_` only between digits or right after a base prefix (a leading 0
+    // is one). A `_` next to anything else is caught below, as that is not a digit either.
+    if digits.ends_with('_') || digits.contains("__") || (radix == 10 && digits.starts_with('_')) {
         return None;
     }
-    let (radix, digits) = split_base(body)?;
     let mut n: u64 = 0;
     for c in digits.chars().filter(|&c| c != '_') {
         let d = c.to_digit(radix)?;
@@ -54,41 +56,4 @@ fn split_base(body: &str) -> Option<(u32, &str)> {
         return Some((8, after_zero));
     }
     Some((radix, chars.as_str()))
-}
-
-/// `strconv`'s `underscoreOK` for an unsigned body: each `_` sits between digits, or between a
-/// base prefix and a digit.
-fn underscores_between_digits(body: &str) -> bool {
-    /// What came last: a digit (or the base prefix), an underscore, or something else.
-    #[derive(PartialEq)]
-    enum Saw {
-        Start,
-        Digit,
-        Underscore,
-        Other,
-    }
-    let bytes = body.as_bytes();
-    let (hex, rest) = match bytes {
-        [b'0', p, rest @ ..] if matches!(p.to_ascii_lowercase(), b'b' | b'o' | b'x') => {
-            (p.eq_ignore_ascii_case(&b'x'), rest)
-        }
-        _ => (false, bytes),
-    };
-    let prefixed = rest.len() < bytes.len();
-    let mut saw = if prefixed { Saw::Digit } else { Saw::Start };
-    for &b in rest {
-        if b.is_ascii_digit() || (hex && b.is_ascii_hexdigit()) {
-            saw = Saw::Digit;
-        } else if b == b'_' {
-            if saw != Saw::Digit {
-                return false;
-            }
-            saw = Saw::Underscore;
-        } else if saw == Saw::Underscore {
-            return false;
-        } else {
-            saw = Saw::Other;
-        }
-    }
-    saw != Saw::Underscore
 }
