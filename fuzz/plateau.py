@@ -25,6 +25,8 @@ def run(target, args, budget_left):
     limit = min(args.max, budget_left)
     cmd = ["cargo", "fuzz", "run", target, "--", f"-max_total_time={int(limit) + 5}",
            "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]
+    if (FUZZ / "dicts" / f"{target}.dict").exists():
+        cmd.append(f"-dict=dicts/{target}.dict")
     log = open(FUZZ / "artifacts" / f"{target}.log", "wb")
     proc = subprocess.Popen(cmd, cwd=FUZZ, stdout=log, stderr=subprocess.PIPE, start_new_session=True)
     start = last_growth = time.monotonic()

@@ -2,7 +2,9 @@
 """Writes the seed inputs of every fuzz target into fuzz/corpus/<target>/ from what the project
 already has: filter-config/, the scenario tables, the TEST keys (tests/keys) and Kratos' own
 session fixtures (shared/reference/kratos-sessions). Run once before the first fuzzing run;
-`cargo fuzz cmin` then keeps what adds coverage. Usage: .venv/bin/python fuzz/seed.py"""
+`cargo fuzz cmin` then keeps what adds coverage. It also writes fuzz/dicts/config.dict, the words a
+configuration is made of, so that libFuzzer's mutations can put a whole key in place instead of
+finding it byte by byte. Usage: .venv/bin/python fuzz/seed.py"""
 
 import hashlib
 import json
@@ -16,6 +18,7 @@ import mint  # noqa: E402
 
 SESSIONS = ROOT.parent / "shared/reference/kratos-sessions"
 SCENARIOS = sorted((ROOT / "tests/scenarios").glob("*.yaml"))
+SCHEMA = ROOT.parent / "shared/reference/oathkeeper-config.schema.json"
 
 
 def put(target, data):
@@ -32,7 +35,36 @@ def scenario_strings(pattern):
     return sorted(found)
 
 
+def schema_words(node, words):
+    """Property names and string enum values anywhere in the Oathkeeper config schema."""
+    if isinstance(node, dict):
+        words.update(node.get("properties", {}) if isinstance(node.get("properties"), dict) else ())
+        words.update(v for v in node.get("enum", []) if isinstance(v, str) and v)
+        for value in node.values():
+            schema_words(value, words)
+    elif isinstance(node, list):
+        for value in node:
+            schema_words(value, words)
+    return words
+
+
+def config_dict():
+    """The schema's words plus the keys portcullis adds (its serde field names and renames)."""
+    words = schema_words(json.loads(SCHEMA.read_text()), set())
+    struct = re.compile(r"#\[derive\([^)]*Deserialize[^)]*\)\][^{;]*?struct [^{;]*\{(.*?)\n\}", re.S)
+    for path in sorted((ROOT / "src").rglob("*.rs")):
+        text = path.read_text()
+        for body in struct.findall(text):
+            words.update(re.findall(r"^\s+(?:pub(?:\(\w+\))? )?([a-z][a-z0-9_]*):", body, re.M))
+        words.update(re.findall(r'(?:rename|alias) = "([^"]+)"', text))
+    words.update(["{{", "}}", "<.*>", "<**>", "://", "true", "false", "null"])
+    lines = "".join(json.dumps(w) + "\n" for w in sorted(words))
+    (ROOT / "fuzz/dicts").mkdir(exist_ok=True)
+    (ROOT / "fuzz/dicts/config.dict").write_text(lines)
+
+
 def main():
+    config_dict()
     sessions = [p.read_bytes() for p in sorted(SESSIONS.glob("*.json"))]
     for path in sorted((ROOT / "filter-config").glob("*.yaml")) + sorted(
             (ROOT / "tests/scenarios/bad-configs").glob("*.yaml")):
