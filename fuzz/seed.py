@@ -38,7 +38,8 @@ def scenario_strings(pattern):
 def schema_words(node, words):
     """Property names and string enum values anywhere in the Oathkeeper config schema."""
     if isinstance(node, dict):
-        words.update(node.get("properties", {}) if isinstance(node.get("properties"), dict) else ())
+        if isinstance(node.get("properties"), dict):
+            words.update(node["properties"])
         words.update(v for v in node.get("enum", []) if isinstance(v, str) and v)
         for value in node.values():
             schema_words(value, words)
