@@ -35,7 +35,7 @@ run: build venv
 test: toolchain venv build test-native test-host test-envoy soak-quick
 
 test-native:
-	$(CARGO) test -p portcullis -p portcullis-cli
+	$(CARGO) test -p portcullis -p portcullis-cli --no-default-features
 
 # The release .wasm under our wasmtime-based proxy-wasm host (tests/host).
 test-host: build

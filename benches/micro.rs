@@ -5,12 +5,12 @@
 #[path = "../tests/common/mint.rs"]
 mod mint;
 
-use portcullis::authn::cookies::cookie;
 use portcullis::cache::session::{Lookup, Outcome, SessionCache};
 use portcullis::cache::SharedData;
-use portcullis::pipeline::request::Headers;
 use portcullis::rules::{Matcher, Pattern, Strategy};
 use portcullis::template::{Object, Template, Value};
+use portcullis::vocab::cookies::cookie;
+use portcullis::vocab::request::Headers;
 use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Instant;
@@ -113,7 +113,7 @@ fn ops() -> Vec<(&'static str, Op)> {
         }),
     ));
     let play1 = std::fs::read("filter-config/play1.yaml").unwrap();
-    let loaded = portcullis::proxy::http::Loaded::new(portcullis::config::load(&play1).unwrap());
+    let loaded = portcullis::proxy::http::Loaded::new(portcullis::filter::load(&play1).unwrap());
     let request: Vec<(String, Vec<u8>)> = vec![
         (":authority".into(), b"echo.example.com".to_vec()),
         (":path".into(), b"/api/bench".to_vec()),
@@ -192,12 +192,12 @@ fn main() {
 fn jwt_ops() -> Vec<(&'static str, Op)> {
     const NOW_MS: u64 = 1_700_000_000_000;
     let play3 = std::fs::read("filter-config/play3.yaml").unwrap();
-    let loaded = portcullis::proxy::http::Loaded::new(portcullis::config::load(&play3).unwrap());
+    let loaded = portcullis::proxy::http::Loaded::new(portcullis::filter::load(&play3).unwrap());
     let jwks = std::fs::read("tests/keys/jwks.json").unwrap();
     loaded.vm.borrow_mut().jwks.on_fetched(
         &loaded.filter.jwks_sources,
         0,
-        portcullis::pipeline::callout::CalloutResult::Response {
+        portcullis::vocab::callout::CalloutResult::Response {
             status: 200,
             headers: vec![],
             body: jwks,
@@ -248,7 +248,7 @@ fn jwt_ops() -> Vec<(&'static str, Op)> {
     assert!(
         first
             .iter()
-            .any(|e| matches!(e, portcullis::pipeline::effect::Effect::Continue)),
+            .any(|e| matches!(e, portcullis::vocab::effect::Effect::Continue)),
         "the token verifies: {first:?}"
     );
     vec![

@@ -6,9 +6,9 @@ mod common;
 
 use common::scenario::{self, Ending, SeenCallout};
 use common::world::{forwarded_user, ok, Ctx, FakeHost, Store, Vm, NOW};
-use portcullis::pipeline::callout::CalloutResult;
 use portcullis::proxy::http::{Flow, HttpFilter};
 use portcullis::proxy::root::RootFilter;
+use portcullis::vocab::callout::CalloutResult;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -78,7 +78,7 @@ fn scenario_tables() {
     for (path, table) in scenario::tables() {
         let bytes = scenario::config_bytes(&table);
         let name = scenario::display(&path);
-        match (&table.config_error, portcullis::config::load(&bytes)) {
+        match (&table.config_error, portcullis::filter::load(&bytes)) {
             (Some(want), Err(e)) => {
                 ran += 1;
                 if !e.to_string().contains(want.as_str()) {

@@ -231,7 +231,7 @@ fn keys_the_filter_cannot_read_are_refused_at_load() {
         ("file:///etc/keys.json", "cannot read files"),
         ("base64://bm90IGpzb24=", "not a JWKS"),
     ] {
-        let err = portcullis::config::load(config(url, "").as_bytes()).unwrap_err();
+        let err = portcullis::filter::load(config(url, "").as_bytes()).unwrap_err();
         assert!(err.to_string().contains(why), "{url}: {err}");
     }
     let public: Value = serde_json::from_slice(
@@ -243,6 +243,6 @@ fn keys_the_filter_cannot_read_are_refused_at_load() {
         "base64://{}",
         base64::engine::general_purpose::STANDARD.encode(public_only)
     );
-    let err = portcullis::config::load(config(&url, "").as_bytes()).unwrap_err();
+    let err = portcullis::filter::load(config(&url, "").as_bytes()).unwrap_err();
     assert!(err.to_string().contains("holds no private key"), "{err}");
 }

@@ -9,7 +9,7 @@ use common::mint::{mint, JwtSpec};
 use common::scenario::{self, Ending};
 use common::world::{forwarded_user, ok, Store, Vm, NOW, ROOT};
 use portcullis::cache::jwks::REFETCH_INTERVAL_MS;
-use portcullis::pipeline::callout::CalloutResult;
+use portcullis::vocab::callout::CalloutResult;
 use std::rc::Rc;
 
 const AUD: &str = "https://management.azure.com";
@@ -277,7 +277,17 @@ fn a_removed_kid_is_refused_after_the_ttl_even_from_the_cache() {
 fn verified_tokens_are_cached_until_exp_and_bad_signatures_never() {
     let vm = Vm::configured(&play3(), Rc::default(), NOW);
     warm(&vm, "jwks.json");
-    let cached = || vm.root.borrow().loaded().unwrap().vm.borrow().tokens.len();
+    let cached = || {
+        vm.root
+            .borrow()
+            .loaded()
+            .unwrap()
+            .vm
+            .borrow()
+            .authn
+            .tokens
+            .len()
+    };
     let t = token("rsa-1", "rsa-1", "short", NOW / 1000 + 10);
     vm.send(1, request(&t));
     assert_eq!(forwarded_user(&vm, 1).as_deref(), Some("short"));

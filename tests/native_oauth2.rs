@@ -4,7 +4,7 @@
 mod common;
 
 use common::world::{forwarded_user, ok, Vm, NOW};
-use portcullis::pipeline::callout::Callout;
+use portcullis::vocab::callout::Callout;
 use serde_json::json;
 use std::rc::Rc;
 

@@ -3,7 +3,7 @@
 //! for one key are used in order; the last one is reused for further calls.
 
 use crate::CliError;
-use portcullis::pipeline::callout::{Callout, CalloutResult};
+use portcullis::vocab::callout::{Callout, CalloutResult};
 
 pub struct Answer {
     key: String,

@@ -88,12 +88,12 @@ pub fn read_input(path: &str) -> Result<Vec<u8>, CliError> {
 /// Loads a configuration through the filter's own loader; the error is the one Envoy's log
 /// would show. An Istio `WasmPlugin` stands for its `pluginConfig`, as JSON, the way Istio hands
 /// it to the filter.
-pub fn load_config(path: &str) -> Result<(Vec<u8>, portcullis::pipeline::Filter), CliError> {
+pub fn load_config(path: &str) -> Result<(Vec<u8>, portcullis::filter::Filter), CliError> {
     let mut bytes = read_input(path)?;
     if let Some(plugin) = plugin_config(&bytes) {
         bytes = plugin;
     }
-    let filter = portcullis::config::load(&bytes)
+    let filter = portcullis::filter::load(&bytes)
         .map_err(|e| CliError::Failed(format!("{path}: configuration refused: {e}")))?;
     Ok((bytes, filter))
 }

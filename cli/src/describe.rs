@@ -2,8 +2,8 @@
 //! and `explain` shows them.
 
 use portcullis::authz::Authorizer;
+use portcullis::filter::{Filter, Rule};
 use portcullis::mutate::Mutator;
-use portcullis::pipeline::{Filter, Rule};
 use std::fmt::Write;
 
 pub fn authorizer(a: &Authorizer) -> &'static str {

@@ -11,17 +11,17 @@ use crate::live;
 use crate::redact::Redactor;
 use crate::{describe, CliError};
 use portcullis::authz::Authorizer;
-use portcullis::errors::status_text;
+use portcullis::filter::{Filter, Rule};
 use portcullis::mutate::Mutator;
-use portcullis::pipeline::callout::{Callout, CalloutResult};
 use portcullis::pipeline::decision::Decision;
-use portcullis::pipeline::request::Request;
-use portcullis::pipeline::stats::{Outcome, Stats};
-use portcullis::pipeline::{Filter, Rule};
 use portcullis::proxy::http::{Flow, HttpFilter};
 use portcullis::proxy::root::{RootFilter, TICK_MS};
 use portcullis::rules::delimiters::{split, Part};
 use portcullis::rules::path;
+use portcullis::vocab::callout::{Callout, CalloutResult};
+use portcullis::vocab::rejection::status_text;
+use portcullis::vocab::request::Request;
+use portcullis::vocab::stats::{Outcome, Stats};
 use std::fmt::Write;
 
 /// Simulated time a request may wait (for keys, for a parked call) before we give up on it.

@@ -3,11 +3,12 @@
 //! decision logic; the filter's own `HttpFilter` and `RootFilter` run against it.
 
 use portcullis::cache::SharedData;
-use portcullis::pipeline::callout::{Callout, CalloutResult};
-use portcullis::pipeline::effect::Reply;
-use portcullis::pipeline::stats::Stats;
-use portcullis::pipeline::{LogLevel, VmState};
+use portcullis::pipeline::VmState;
 use portcullis::proxy::host::{Host, MetricKind};
+use portcullis::vocab::callout::{Callout, CalloutResult};
+use portcullis::vocab::effect::Reply;
+use portcullis::vocab::log::LogLevel;
+use portcullis::vocab::stats::Stats;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;

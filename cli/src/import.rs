@@ -84,7 +84,7 @@ pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
     // Istio hands pluginConfig over as JSON: load exactly that.
     let json = serde_json::to_vec(&config)
         .map_err(|e| CliError::Failed(format!("the configuration is not JSON: {e}")))?;
-    portcullis::config::load(&json).map_err(|e| {
+    portcullis::filter::load(&json).map_err(|e| {
         CliError::Failed(format!(
             "the imported configuration does not load: {e}\n(handler settings the rules \
              do not carry themselves go in a base configuration: --base CONFIG)"

@@ -2,11 +2,11 @@
 //! loaded configuration answers a request.
 
 use super::pipeline::{get, Exchange};
-use portcullis::pipeline::effect::Effect;
+use portcullis::vocab::effect::Effect;
 
 pub fn config(data: &[u8]) {
-    let first = portcullis::config::load(data);
-    let second = portcullis::config::load(data);
+    let first = portcullis::filter::load(data);
+    let second = portcullis::filter::load(data);
     assert_eq!(
         first.is_ok(),
         second.is_ok(),

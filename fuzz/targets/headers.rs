@@ -5,11 +5,11 @@
 //! responsible: 500).
 
 use super::pipeline::{get, load, status, Exchange};
-use portcullis::authn::cookies::{cookie, cookies};
 use portcullis::errors::when::matches_mime;
-use portcullis::pipeline::callout::CalloutResult;
-use portcullis::pipeline::request::Headers;
-use portcullis::pipeline::Filter;
+use portcullis::filter::Filter;
+use portcullis::vocab::callout::CalloutResult;
+use portcullis::vocab::cookies::{cookie, cookies};
+use portcullis::vocab::request::Headers;
 use std::rc::Rc;
 
 const CONFIG: &str = r#"

@@ -2,8 +2,8 @@
 //! forwarded upstream normalises to itself, never keeps `..` or `//`, and Go's query escaping
 //! round-trips.
 
-use portcullis::percent::{query_escape, query_unescape};
 use portcullis::rules::path::normalize;
+use portcullis::vocab::percent::{query_escape, query_unescape};
 
 pub fn path(data: &[u8]) {
     let f = super::fields(data, 2);

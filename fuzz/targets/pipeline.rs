@@ -2,9 +2,10 @@
 //! clock, and requests built from parts.
 
 use portcullis::cache::SharedData;
-use portcullis::pipeline::callout::{Callout, CalloutResult};
-use portcullis::pipeline::effect::Effect;
-use portcullis::pipeline::{Env, Filter, VmState};
+use portcullis::filter::Filter;
+use portcullis::pipeline::{Env, VmState};
+use portcullis::vocab::callout::{Callout, CalloutResult};
+use portcullis::vocab::effect::Effect;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -33,7 +34,7 @@ impl SharedData for Store {
 
 /// A configuration the target relies on, loaded once per thread.
 pub fn load(yaml: &str) -> Rc<Filter> {
-    match portcullis::config::load(yaml.as_bytes()) {
+    match portcullis::filter::load(yaml.as_bytes()) {
         Ok(f) => Rc::new(f),
         Err(e) => panic!("the target's own configuration is refused: {e}"),
     }
@@ -70,7 +71,7 @@ pub struct Exchange {
 
 impl Exchange {
     pub fn new(filter: Rc<Filter>) -> Exchange {
-        let vm = Rc::new(RefCell::new(filter.new_state()));
+        let vm = Rc::new(RefCell::new(VmState::new(&filter)));
         Exchange {
             filter,
             vm,

@@ -2,9 +2,9 @@
 //! refused; a compiled one renders the same text twice over a real session; text without
 //! actions renders as itself.
 
-use portcullis::pipeline::request::Headers;
-use portcullis::pipeline::session::{MatchContext, Query, Session, Url};
 use portcullis::template::Template;
+use portcullis::vocab::request::Headers;
+use portcullis::vocab::session::{MatchContext, Query, Session, Url};
 use std::rc::Rc;
 
 pub fn template(data: &[u8]) {

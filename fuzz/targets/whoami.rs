@@ -5,9 +5,9 @@
 //! decides the next request exactly as the first was decided.
 
 use super::pipeline::{get, load, set_header, status, Exchange};
-use portcullis::pipeline::callout::CalloutResult;
-use portcullis::pipeline::effect::Effect;
-use portcullis::pipeline::Filter;
+use portcullis::filter::Filter;
+use portcullis::vocab::callout::CalloutResult;
+use portcullis::vocab::effect::Effect;
 use std::rc::Rc;
 
 const CONFIG: &str = r#"

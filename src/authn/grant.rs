@@ -3,10 +3,10 @@
 //! caller's credentials and how `oauth2_introspection`'s `pre_authorization` gets a token for
 //! portcullis itself. Status mapping is Oathkeeper's.
 
-use crate::config::clusters::Target;
-use crate::errors::PipelineError;
-use crate::percent::query_escape;
-use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::vocab::callout::Target;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::percent::query_escape;
+use crate::vocab::rejection::PipelineError;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 

@@ -8,12 +8,13 @@ use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending, Stage};
 use crate::cache::digest::{digest, Digest, Hasher};
 use crate::cache::session::{Key, Outcome};
 use crate::config::cache_section::CacheSection;
-use crate::config::clusters::{Clusters, Target};
-use crate::errors::PipelineError;
+use crate::config::clusters::Clusters;
 use crate::jose::scope::Strategy;
-use crate::percent::query_escape;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::session::Query;
+use crate::vocab::callout::Target;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::percent::query_escape;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Query;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -211,7 +212,7 @@ impl Introspection {
     fn next_call(&self, token: &str, input: &Input<'_>, key: Key, ctx: &mut Ctx<'_>) -> AuthnStep {
         let bearer = match &self.pre_authorization {
             None => None,
-            Some(p) => match ctx.vm.grants.get(&p.key, ctx.now_ms) {
+            Some(p) => match ctx.caches.grants.get(&p.key, ctx.now_ms) {
                 Some(t) => Some(t.clone()),
                 None => {
                     let request = grant::Request {
@@ -281,7 +282,7 @@ impl Introspection {
                 }) => {
                     let bytes = 64 + access_token.len();
                     let until = ctx.now_ms + usable_ms;
-                    ctx.vm
+                    ctx.caches
                         .grants
                         .insert(p.key, access_token.clone(), bytes, until);
                     AuthnStep::Call(

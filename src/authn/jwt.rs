@@ -5,14 +5,14 @@
 
 use super::token::TokenFrom;
 use super::{AuthnStep, Ctx, Input};
-use crate::cache::jwks::{Missing, Source};
+use crate::cache::jwks::{JwksRegistry, Missing};
 use crate::config::clusters::Clusters;
-use crate::errors::PipelineError;
 use crate::jose::claims::{self, Rules};
 use crate::jose::jwk::Jwk;
 use crate::jose::scope::Strategy;
 use crate::jose::token::{Parsed, TokenError};
-use crate::pipeline::session::Query;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Query;
 use serde::Deserialize;
 use serde_json::Value;
 use std::rc::Rc;
@@ -22,8 +22,6 @@ const NO_EXP_CACHE_MS: u64 = 300_000;
 /// Clock skew tolerated on `nbf` and `iat` (a token the IdP just issued must not fail because
 /// the proxy's clock is a little behind). `exp` gets none: an expired token is never accepted.
 pub const SKEW_MS: u64 = 60_000;
-pub const DEFAULT_JWKS_TTL_MS: u64 = 30_000;
-pub const DEFAULT_JWKS_MAX_WAIT_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,28 +73,6 @@ pub struct Jwt {
     rules: Rules,
     token_from: Option<TokenFrom>,
     max_wait_ms: u64,
-}
-
-/// The global JWKS settings and the sources every `jwt` handler registered so far.
-#[derive(Debug, Default)]
-pub struct JwksRegistry {
-    pub sources: Vec<Source>,
-    pub ttl_ms: u64,
-    pub max_wait_ms: u64,
-}
-
-impl JwksRegistry {
-    /// The index of `url`'s source, added when new.
-    pub fn register(&mut self, url: &str, clusters: &Clusters) -> Result<usize, String> {
-        if let Some(i) = self.sources.iter().position(|s| s.url == url) {
-            return Ok(i);
-        }
-        let target = clusters
-            .resolve(url)
-            .map_err(|e| format!("jwks_urls: {e}"))?;
-        self.sources.push(Source::new(url, target, self.ttl_ms));
-        Ok(self.sources.len() - 1)
-    }
 }
 
 impl Jwt {
@@ -176,7 +152,7 @@ impl Jwt {
         let found = self
             .sources
             .iter()
-            .find_map(|&s| ctx.vm.jwks.keys(s)?.get(kid).map(|k| (s, k)));
+            .find_map(|&s| ctx.jwks.keys(s)?.get(kid).map(|k| (s, k)));
         let Some((source, jwk)) = found else {
             return self.missing_key(kid, ctx);
         };
@@ -202,7 +178,7 @@ impl Jwt {
             key: jwk.clone(),
             alg: parsed.alg.clone(),
         };
-        ctx.vm
+        ctx.caches
             .tokens
             // The token twice over, and the key that verified it (an RSA modulus is ≤ 512 bytes).
             .insert(key, verified, 768 + token.len() * 2, until);
@@ -215,20 +191,19 @@ impl Jwt {
     /// The answer for a token verified before, if it counts for this rule: the same JWKS, an
     /// allowed algorithm, a key still published. The claim checks run again.
     fn cached(&self, key: &[u8; 32], ctx: &mut Ctx<'_>) -> Option<AuthnStep> {
-        let vm = &mut *ctx.vm;
-        let Some(v) = vm.tokens.get(key, ctx.now_ms) else {
-            vm.stats.token_misses += 1;
+        let Some(v) = ctx.caches.tokens.get(key, ctx.now_ms) else {
+            ctx.stats.token_misses += 1;
             return None;
         };
         if !self.sources.contains(&v.source) || self.rules.algorithm_allowed(&v.alg).is_err() {
             return None;
         }
-        let published = vm
+        let published = ctx
             .jwks
             .keys(v.source)
             .is_some_and(|ks| ks.get(&v.key.kid) == Some(&v.key));
         if !published {
-            vm.tokens.remove(key);
+            ctx.caches.tokens.remove(key);
             return None;
         }
         let checked = match v.claims.as_object() {
@@ -242,17 +217,17 @@ impl Jwt {
             },
             Err(e) => reject(e.to_string()),
         };
-        vm.stats.token_hits += 1;
+        ctx.stats.token_hits += 1;
         Some(step)
     }
 
     /// No published key fits: wait for the first keys or for one refetch, else refuse.
     fn missing_key(&self, kid: &str, ctx: &mut Ctx<'_>) -> AuthnStep {
         let deadline = ctx.started_ms.saturating_add(self.max_wait_ms);
-        let any_keys = self.sources.iter().any(|&s| ctx.vm.jwks.keys(s).is_some());
+        let any_keys = self.sources.iter().any(|&s| ctx.jwks.keys(s).is_some());
         let mut wait = false;
         for &s in &self.sources {
-            wait |= ctx.vm.jwks.missing(s, ctx.waiter, deadline, ctx.now_ms) == Missing::Wait;
+            wait |= ctx.jwks.missing(s, ctx.waiter, deadline, ctx.now_ms) == Missing::Wait;
         }
         if wait {
             AuthnStep::Wait

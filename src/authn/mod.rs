@@ -3,8 +3,8 @@
 //! another request's identical callout.
 
 pub mod anonymous;
+mod caches;
 pub mod client_credentials;
-pub mod cookies;
 pub mod gjson;
 pub mod grant;
 pub mod introspection;
@@ -12,15 +12,17 @@ pub mod jwt;
 pub mod session_store;
 pub mod token;
 
+use crate::cache::jwks::{JwksRegistry, JwksStore};
 use crate::cache::session::{Key, Lookup, Outcome};
 use crate::cache::SharedData;
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
-use crate::errors::PipelineError;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::request::Request;
-use crate::pipeline::session::Query;
-use crate::pipeline::VmState;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::request::Request;
+use crate::vocab::session::Query;
+use crate::vocab::stats::{Outcome as Counted, Stats};
+pub use caches::Caches;
 use session_store::{Credential, SessionStore};
 use std::rc::Rc;
 
@@ -64,7 +66,9 @@ pub struct Ctx<'a> {
     pub started_ms: u64,
     /// This request's id, for parking it behind another request's callout.
     pub waiter: u32,
-    pub vm: &'a mut VmState,
+    pub caches: &'a mut Caches,
+    pub jwks: &'a mut JwksStore,
+    pub stats: &'a mut Stats,
     pub shared: &'a dyn SharedData,
     /// Parked requests the authenticator's answer lets go.
     pub wake: &'a mut Vec<u32>,
@@ -97,6 +101,23 @@ pub enum AuthnStep {
     Wait,
 }
 
+impl AuthnStep {
+    /// The outcome a step settles, for stats; `None` while it still waits for a callout.
+    pub fn outcome(&self) -> Option<Counted> {
+        Some(match self {
+            AuthnStep::Authenticated { .. } => Counted::Responsible,
+            AuthnStep::NotResponsible => Counted::NotResponsible,
+            AuthnStep::Rejected(
+                PipelineError::Unauthorized(_)
+                | PipelineError::Forbidden(_)
+                | PipelineError::TooManyRequests(_),
+            ) => Counted::Rejected,
+            AuthnStep::Rejected(_) => Counted::Error,
+            AuthnStep::Call(..) | AuthnStep::Wait => return None,
+        })
+    }
+}
+
 impl Authenticator {
     /// The handler names this build knows, for config errors.
     pub const NAMES: &'static [&'static str] = &[
@@ -114,7 +135,7 @@ impl Authenticator {
         name: &str,
         config: serde_json::Value,
         clusters: &Clusters,
-        jwks: &mut jwt::JwksRegistry,
+        jwks: &mut JwksRegistry,
     ) -> Result<Authenticator, String> {
         let de = |e: serde_json::Error| e.to_string();
         Ok(match name {
@@ -250,7 +271,7 @@ fn through_cache(
         return lead(ctx);
     }
     match ctx
-        .vm
+        .caches
         .sessions
         .lookup(key, ctx.waiter, ctx.now_ms, ctx.shared)
     {
@@ -264,7 +285,7 @@ fn through_cache(
 /// parked behind it.
 fn settle(ctx: &mut Ctx<'_>, key: &Key, outcome: Outcome, until: Option<u64>) -> AuthnStep {
     let woken = ctx
-        .vm
+        .caches
         .sessions
         .complete(key, outcome.clone(), until, ctx.now_ms, ctx.shared);
     ctx.wake.extend(woken);

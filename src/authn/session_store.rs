@@ -7,10 +7,11 @@ use super::token::TokenFrom;
 use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending};
 use crate::cache::digest::{digest, Hasher};
 use crate::cache::session::{Key, Outcome};
-use crate::config::clusters::{Clusters, Target};
+use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
-use crate::errors::PipelineError;
-use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::vocab::callout::Target;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::rejection::PipelineError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -207,7 +208,7 @@ impl SessionStore {
 
     /// `cookie_session` responsibility: a listed cookie, or any cookie when none is listed.
     pub fn has_cookie(&self, input: &Input<'_>) -> bool {
-        let mut cookies = super::cookies::cookies(&input.request.headers);
+        let mut cookies = crate::vocab::cookies::cookies(&input.request.headers);
         if self.only.is_empty() {
             cookies.next().is_some()
         } else {
@@ -349,7 +350,7 @@ impl SessionStore {
         let expires = doc
             .get("expires_at")
             .and_then(|v| v.as_str())
-            .and_then(crate::time::parse_rfc3339_ms);
+            .and_then(crate::vocab::time::parse_rfc3339_ms);
         (
             Outcome::Session {
                 subject,

@@ -1,9 +1,9 @@
 //! Where a token is read from (`token_from`), with Oathkeeper's rules: by default the
 //! `Authorization: Bearer` value; a named header raw; a query parameter; a cookie.
 
-use super::cookies::cookie;
-use crate::pipeline::request::Headers;
-use crate::pipeline::session::Query;
+use crate::vocab::cookies::cookie;
+use crate::vocab::request::Headers;
+use crate::vocab::session::Query;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

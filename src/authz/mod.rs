@@ -4,9 +4,9 @@
 pub mod remote;
 
 use crate::config::clusters::Clusters;
-use crate::errors::PipelineError;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::session::Session;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Session;
 use remote::Remote;
 
 #[derive(Debug, Clone)]

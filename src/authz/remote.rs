@@ -3,12 +3,13 @@
 //! `remote` posts the original request body. 200 allows (copying the listed response headers
 //! upstream), 403 denies, 429 is passed on, anything else is an error.
 
-use crate::config::clusters::{Clusters, Target};
-use crate::errors::PipelineError;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::effect::{valid_header_name, valid_header_value};
-use crate::pipeline::session::Session;
+use crate::config::clusters::Clusters;
 use crate::template::Template;
+use crate::vocab::callout::Target;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::effect::{valid_header_name, valid_header_value};
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

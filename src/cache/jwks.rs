@@ -7,10 +7,36 @@
 //! others re-parse only when the version changes.
 
 use super::SharedData;
-use crate::config::clusters::Target;
+use crate::config::clusters::Clusters;
 use crate::jose::jwk::KeySet;
-use crate::pipeline::callout::{Callout, CalloutResult};
+use crate::vocab::callout::Target;
+use crate::vocab::callout::{Callout, CalloutResult};
 use std::rc::Rc;
+
+pub const DEFAULT_JWKS_TTL_MS: u64 = 30_000;
+pub const DEFAULT_JWKS_MAX_WAIT_MS: u64 = 1_000;
+
+/// The global JWKS settings and the sources every `jwt` handler registered so far.
+#[derive(Debug, Default)]
+pub struct JwksRegistry {
+    pub sources: Vec<Source>,
+    pub ttl_ms: u64,
+    pub max_wait_ms: u64,
+}
+
+impl JwksRegistry {
+    /// The index of `url`'s source, added when new.
+    pub fn register(&mut self, url: &str, clusters: &Clusters) -> Result<usize, String> {
+        if let Some(i) = self.sources.iter().position(|s| s.url == url) {
+            return Ok(i);
+        }
+        let target = clusters
+            .resolve(url)
+            .map_err(|e| format!("jwks_urls: {e}"))?;
+        self.sources.push(Source::new(url, target, self.ttl_ms));
+        Ok(self.sources.len() - 1)
+    }
+}
 
 /// Documents larger than this are refused (real key sets are a few KiB).
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;

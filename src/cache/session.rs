@@ -4,7 +4,7 @@
 
 use super::lru::Lru;
 use super::SharedData;
-use crate::errors::PipelineError;
+use crate::vocab::rejection::PipelineError;
 use std::collections::HashMap;
 use std::rc::Rc;
 

@@ -2,6 +2,7 @@
 //! timeout. Every URL is resolved at configure time, so a missing entry is a load error rather
 //! than a failed request.
 
+use crate::vocab::callout::Target;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -27,33 +28,6 @@ struct Cluster {
 /// Origin (`scheme://host[:port]`, lowercase, default port dropped) → cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Clusters(BTreeMap<String, Cluster>);
-
-/// A URL resolved to where and how a callout goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub cluster: String,
-    pub timeout_ms: u64,
-    pub scheme: String,
-    /// Host and port as written in the URL: the callout's `:authority`.
-    pub authority: String,
-    /// Path as written, `/` when empty.
-    pub path: String,
-    /// Query without `?`, empty when none.
-    pub query: String,
-}
-
-impl Target {
-    /// The URL's path and query, as a callout's `:path`.
-    pub fn path_and_query(&self) -> String {
-        let mut p = String::with_capacity(self.path.len() + self.query.len() + 1);
-        p.push_str(&self.path);
-        if !self.query.is_empty() {
-            p.push('?');
-            p.push_str(&self.query);
-        }
-        p
-    }
-}
 
 /// The parts of an absolute http(s) URL.
 pub struct ParsedUrl<'a> {

@@ -1,7 +1,7 @@
 //! The `json` error handler: herodot's error body, verbose or generic.
 
-use super::{status_text, PipelineError};
-use crate::pipeline::effect::Reply;
+use crate::vocab::effect::Reply;
+use crate::vocab::rejection::{status_text, PipelineError};
 use serde_json::Value;
 
 /// herodot's generic messages, shown when `verbose` is off so no reason leaks.

@@ -2,16 +2,14 @@
 //! answers the client (rule-level handlers first, then `errors.fallback`).
 
 pub mod json;
-mod pipeline_error;
 pub mod redirect;
 pub mod remote_ip;
 pub mod when;
 pub mod www_authenticate;
 
-pub use pipeline_error::{status_text, PipelineError};
-
-use crate::pipeline::effect::{valid_header_name, valid_header_value, Reply};
-use crate::pipeline::request::Request;
+use crate::vocab::effect::{valid_header_name, valid_header_value, Reply};
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::request::Request;
 use serde::Deserialize;
 use when::When;
 

@@ -1,7 +1,7 @@
 //! The `redirect` error handler: 301/302 to `to`, optionally carrying where the caller was.
 
-use crate::percent::query_escape;
-use crate::pipeline::effect::Reply;
+use crate::vocab::effect::Reply;
+use crate::vocab::percent::query_escape;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,7 @@
 //! `when.request.remote_ip`: whether the client's address (the connection's peer, and with
 //! `respect_forwarded_for_header` every `X-Forwarded-For` entry) lies in one of the CIDRs.
 
-use crate::pipeline::request::Request;
+use crate::vocab::request::Request;
 use serde::Deserialize;
 use std::net::IpAddr;
 

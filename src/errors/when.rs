@@ -2,8 +2,8 @@
 //! `Accept` and `Content-Type` with Oathkeeper's MIME rules, and the client's address.
 
 use super::remote_ip::RemoteIp;
-use super::PipelineError;
-use crate::pipeline::request::Request;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::request::Request;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]

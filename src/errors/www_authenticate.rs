@@ -1,6 +1,6 @@
 //! The `www_authenticate` error handler: always 401 with a Basic challenge.
 
-use crate::pipeline::effect::Reply;
+use crate::vocab::effect::Reply;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]

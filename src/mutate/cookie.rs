@@ -1,11 +1,11 @@
 //! `cookie`: rewrites the `Cookie` header the upstream receives — the rule's cookies, rendered
 //! from the session, first; then the caller's cookies whose names the rule does not set.
 
-use crate::authn::cookies::cookies;
-use crate::errors::PipelineError;
-use crate::pipeline::effect::valid_header_name;
-use crate::pipeline::session::Session;
 use crate::template::Template;
+use crate::vocab::cookies::cookies;
+use crate::vocab::effect::valid_header_name;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -1,9 +1,9 @@
 //! `header`: sets request headers from templates rendered against the session.
 
-use crate::errors::PipelineError;
-use crate::pipeline::effect::valid_header_name;
-use crate::pipeline::session::Session;
 use crate::template::Template;
+use crate::vocab::effect::valid_header_name;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

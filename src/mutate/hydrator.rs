@@ -2,10 +2,11 @@
 //! continues with the session it answers (same subject required). Answers can be cached.
 
 use crate::config::cache_section::CacheSection;
-use crate::config::clusters::{Clusters, Target};
-use crate::errors::PipelineError;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::session::Session;
+use crate::config::clusters::Clusters;
+use crate::vocab::callout::Target;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Session;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;

@@ -4,15 +4,16 @@
 //! `iss`, `nbf` and `sub` set here so a template cannot spoof them. A signed token is reused
 //! until less than a tenth of its ttl remains.
 
-use crate::authn::jwt::JwksRegistry;
+use super::Caches;
 use crate::cache::digest::{Digest, Hasher};
+use crate::cache::jwks::JwksRegistry;
+use crate::cache::jwks::JwksStore;
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
-use crate::errors::PipelineError;
 use crate::jose::signer::Signer;
-use crate::pipeline::session::Session;
-use crate::pipeline::VmState;
 use crate::template::Template;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Session;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
@@ -109,17 +110,21 @@ impl IdToken {
     }
 
     /// The signer, parsed again only when the fetched JWKS changed.
-    pub fn signer(&self, vm: &mut VmState) -> Result<Rc<Signer>, PipelineError> {
+    pub fn signer(
+        &self,
+        caches: &mut Caches,
+        jwks: &JwksStore,
+    ) -> Result<Rc<Signer>, PipelineError> {
         let source = match &self.keys {
             Keys::Inline(s) => return Ok(Rc::clone(s)),
             Keys::Fetched(source) => *source,
         };
-        let Some((version, doc)) = vm.jwks.document(source) else {
+        let Some((version, doc)) = jwks.document(source) else {
             return Err(PipelineError::Unavailable(
                 "the id_token signing keys have not been fetched yet".into(),
             ));
         };
-        if let Some((v, s)) = vm.signers.get(&source) {
+        if let Some((v, s)) = caches.signers.get(&source) {
             if *v == version {
                 return Ok(Rc::clone(s));
             }
@@ -128,7 +133,7 @@ impl IdToken {
             Signer::from_jwks(&doc)
                 .map_err(|e| PipelineError::Internal(format!("id_token jwks_url: {e}")))?,
         );
-        vm.signers.insert(source, (version, Rc::clone(&signer)));
+        caches.signers.insert(source, (version, Rc::clone(&signer)));
         Ok(signer)
     }
 
@@ -136,7 +141,8 @@ impl IdToken {
         &self,
         session: &mut Session<'_>,
         now_ms: u64,
-        vm: &mut VmState,
+        caches: &mut Caches,
+        jwks: &JwksStore,
     ) -> Result<(), PipelineError> {
         let rendered = match &self.claims {
             None => String::new(),
@@ -150,7 +156,7 @@ impl IdToken {
             .field(session.subject.as_bytes());
         let key = h.finish();
         let fresh_until = |m: &Minted| m.exp_ms.saturating_sub(self.ttl_ms / 10);
-        if let Some(m) = vm.id_tokens.get(&key, now_ms) {
+        if let Some(m) = caches.id_tokens.get(&key, now_ms) {
             if now_ms < fresh_until(m) {
                 session
                     .header
@@ -178,7 +184,7 @@ impl IdToken {
         claims.insert("nbf".into(), Value::from(now_s));
         claims.insert("sub".into(), Value::from(session.subject.as_str()));
         let token = self
-            .signer(vm)?
+            .signer(caches, jwks)?
             .sign(claims)
             .map_err(|e| PipelineError::Internal(format!("id_token: {e}")))?;
         let minted = Minted {
@@ -186,7 +192,7 @@ impl IdToken {
             exp_ms,
         };
         let bytes = 64 + token.len();
-        vm.id_tokens.insert(key, minted, bytes, exp_ms);
+        caches.id_tokens.insert(key, minted, bytes, exp_ms);
         session
             .header
             .set("authorization", format!("Bearer {token}"));

@@ -1,14 +1,17 @@
 //! Mutators: what the upstream learns about the caller.
 
+mod caches;
 pub mod cookie;
 pub mod header;
 pub mod hydrator;
 pub mod id_token;
 
-use crate::authn::jwt::JwksRegistry;
+pub use caches::Caches;
+
+use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
-use crate::errors::PipelineError;
-use crate::pipeline::session::Session;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Session;
 
 #[derive(Debug, Clone)]
 pub enum Mutator {

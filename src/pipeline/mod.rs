@@ -2,101 +2,29 @@
 //! may pause on callouts), authorizer and mutators, and answer with effects. Time and callout
 //! results are inputs; nothing here talks to a proxy.
 
-pub mod callout;
 pub mod decision;
-pub mod effect;
-pub mod request;
-pub mod session;
-pub mod stats;
 
-use crate::authn::jwt::Verified;
-use crate::authn::{Authenticator, AuthnStep, Ctx, Input, Pending};
-use crate::authz::{Authorizer, AuthzStep};
+use crate::authn::{self, Authenticator, AuthnStep, Ctx, Input, Pending};
+use crate::authz::AuthzStep;
 use crate::cache::digest::Digest;
-use crate::cache::jwks::{JwksStore, Source};
-use crate::cache::lru::Lru;
-use crate::cache::session::SessionCache;
+use crate::cache::jwks::JwksStore;
 use crate::cache::SharedData;
-use crate::config::raw::LogSection;
-use crate::config::ConfigError;
-use crate::errors::{self, ErrorHandler, PipelineError};
-use crate::jose::signer::Signer;
-use crate::mutate::hydrator::{Hydrated, Hydrator};
-use crate::mutate::id_token::{Keys, Minted};
-use crate::mutate::Mutator;
-use crate::rules::{path, Found, Matcher};
-use callout::{Callout, CalloutResult};
+use crate::errors::{self, ErrorHandler};
+use crate::filter::{Filter, Rule};
+use crate::mutate::hydrator::Hydrator;
+use crate::mutate::id_token::Keys;
+use crate::mutate::{self, Mutator};
+use crate::rules::{path, Found};
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::effect::{self, Effect, Reply};
+use crate::vocab::percent::encode_path;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::request::{Headers, Request};
+use crate::vocab::session::{MatchContext, Query, Session, Url};
+use crate::vocab::stats::Stats;
 use decision::Decision;
-use effect::{Effect, Reply};
-use request::{Headers, Request};
-use session::{MatchContext, Query, Session, Url};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-
-/// A compiled access rule.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub id: Rc<str>,
-    pub authenticators: Vec<Authenticator>,
-    pub authorizer: Authorizer,
-    pub mutators: Vec<Mutator>,
-    pub errors: Vec<ErrorHandler>,
-    /// Identity headers other rules set and this one does not: removed from the request.
-    pub strip: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-#[derive(Debug, Clone)]
-pub struct LogSettings {
-    pub level: LogLevel,
-    pub leak_sensitive_values: bool,
-}
-
-impl LogSettings {
-    pub fn from_config(log: &LogSection) -> Result<LogSettings, ConfigError> {
-        let level = match log.level.as_deref().unwrap_or("info") {
-            "trace" => LogLevel::Trace,
-            "debug" => LogLevel::Debug,
-            "info" => LogLevel::Info,
-            "warn" | "warning" => LogLevel::Warn,
-            "error" | "fatal" | "panic" => LogLevel::Error,
-            other => {
-                return Err(ConfigError::field(
-                    "log.level",
-                    format!("{other:?} is not one of trace, debug, info, warn, error"),
-                ))
-            }
-        };
-        Ok(LogSettings {
-            level,
-            leak_sensitive_values: log.leak_sensitive_values,
-        })
-    }
-}
-
-/// Everything compiled from one configuration, shared read-only by all requests.
-#[derive(Debug)]
-pub struct Filter {
-    pub rules: Vec<Rule>,
-    pub matcher: Matcher,
-    fallback: Vec<ErrorHandler>,
-    pub log: LogSettings,
-    /// Every JWKS URL (`jwt` handlers' `jwks_urls`, `id_token`'s `jwks_url`), once.
-    pub jwks_sources: Vec<Source>,
-    /// The path where the `id_token` public keys are answered, when there are any.
-    pub jwks_endpoint: Option<String>,
-    /// Some error handler's `when` reads the client's address.
-    pub reads_remote_ip: bool,
-}
 
 /// The incoming request's trace context, carried onto every callout it causes so that the
 /// session store's span joins the request's trace. Not part of any cache key.
@@ -155,42 +83,20 @@ fn identity(session: Session<'_>) -> Identity {
     }
 }
 
-/// Bytes the session cache of one VM may hold.
-const SESSION_CACHE_BYTES: usize = 32 << 20;
-/// Verified JWTs one VM keeps.
-const TOKEN_CACHE_ENTRIES: usize = 10_000;
-const TOKEN_CACHE_BYTES: usize = 16 << 20;
-/// Hydrator answers one VM keeps.
-const HYDRATION_CACHE_ENTRIES: usize = 10_000;
-const HYDRATION_CACHE_BYTES: usize = 16 << 20;
-
-/// Signed `id_token`s one VM keeps.
-const ID_TOKEN_CACHE_ENTRIES: usize = 10_000;
-const ID_TOKEN_CACHE_BYTES: usize = 16 << 20;
-/// Tokens of portcullis' own one VM keeps.
-const GRANT_CACHE_ENTRIES: usize = 64;
-const GRANT_CACHE_BYTES: usize = 1 << 20;
-
 /// What one VM (one Envoy worker) remembers between requests; reset with each configuration.
+/// Each handler family owns its part.
 pub struct VmState {
-    pub sessions: SessionCache,
+    pub authn: authn::Caches,
+    pub mutate: mutate::Caches,
+    /// Keys fetched for `jwt` authenticators and `id_token` mutators.
     pub jwks: JwksStore,
-    /// Verified JWTs by the digest of the token.
-    pub tokens: Lru<[u8; 32], Verified>,
-    pub stats: stats::Stats,
-    /// Hydrator answers by the digest of the session sent and the API URL.
-    pub hydrations: Lru<Digest, Hydrated>,
-    /// Access tokens portcullis was granted for its own calls (`pre_authorization`).
-    pub grants: Lru<Digest, String>,
-    /// `id_token` tokens by the digest of what they say.
-    pub id_tokens: Lru<Digest, Minted>,
-    /// `id_token` signers parsed from fetched JWKS, by source, with the document's version.
-    pub signers: HashMap<usize, (u64, Rc<Signer>)>,
+    pub stats: Stats,
 }
 
-impl Filter {
-    pub fn new_state(&self) -> VmState {
-        let entries = self
+impl VmState {
+    /// Empty caches sized for `filter`.
+    pub fn new(filter: &Filter) -> VmState {
+        let entries = filter
             .rules
             .iter()
             .flat_map(|r| r.authenticators.iter())
@@ -198,62 +104,30 @@ impl Filter {
             .max()
             .unwrap_or(0);
         VmState {
-            sessions: SessionCache::new(entries, SESSION_CACHE_BYTES),
-            jwks: JwksStore::new(self.jwks_sources.len()),
-            tokens: Lru::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES),
-            stats: stats::Stats::default(),
-            hydrations: Lru::new(HYDRATION_CACHE_ENTRIES, HYDRATION_CACHE_BYTES),
-            grants: Lru::new(GRANT_CACHE_ENTRIES, GRANT_CACHE_BYTES),
-            id_tokens: Lru::new(ID_TOKEN_CACHE_ENTRIES, ID_TOKEN_CACHE_BYTES),
-            signers: HashMap::new(),
+            authn: authn::Caches::new(entries),
+            mutate: mutate::Caches::default(),
+            jwks: JwksStore::new(filter.jwks_sources.len()),
+            stats: Stats::default(),
         }
     }
+}
 
-    pub fn new(
-        rules: Vec<Rule>,
-        matcher: Matcher,
-        fallback: Vec<ErrorHandler>,
-        log: LogSettings,
-        jwks_sources: Vec<Source>,
-        jwks_endpoint: Option<String>,
-    ) -> Filter {
-        let signs = rules
-            .iter()
-            .flat_map(|r| r.mutators.iter())
-            .any(|m| matches!(m, Mutator::IdToken(_)));
-        let reads_remote_ip = rules
-            .iter()
-            .flat_map(|r| r.errors.iter())
-            .chain(fallback.iter())
-            .any(ErrorHandler::reads_remote_ip);
-        Filter {
-            rules,
-            matcher,
-            fallback,
-            log,
-            jwks_sources,
-            jwks_endpoint: jwks_endpoint.filter(|p| signs && !p.is_empty()),
-            reads_remote_ip,
-        }
-    }
-
-    /// The public keys of every `id_token` signer, as a JWKS document.
-    fn public_keys(&self, vm: &mut VmState) -> String {
-        let mut keys: Vec<serde_json::Value> = Vec::new();
-        for m in self.rules.iter().flat_map(|r| r.mutators.iter()) {
-            let Mutator::IdToken(t) = m else { continue };
-            let signer = match &t.keys {
-                Keys::Inline(s) => Some(Rc::clone(s)),
-                Keys::Fetched(_) => t.signer(vm).ok(),
-            };
-            if let Some(public) = signer.and_then(|s| s.public.clone()) {
-                if !keys.contains(&public) {
-                    keys.push(public);
-                }
+/// The public keys of every `id_token` signer, as a JWKS document.
+fn public_keys(filter: &Filter, vm: &mut VmState) -> String {
+    let mut keys: Vec<serde_json::Value> = Vec::new();
+    for m in filter.rules.iter().flat_map(|r| r.mutators.iter()) {
+        let Mutator::IdToken(t) = m else { continue };
+        let signer = match &t.keys {
+            Keys::Inline(s) => Some(Rc::clone(s)),
+            Keys::Fetched(_) => t.signer(&mut vm.mutate, &vm.jwks).ok(),
+        };
+        if let Some(public) = signer.and_then(|s| s.public.clone()) {
+            if !keys.contains(&public) {
+                keys.push(public);
             }
         }
-        serde_json::json!({ "keys": keys }).to_string()
     }
+    serde_json::json!({ "keys": keys }).to_string()
 }
 
 /// Where a request stands.
@@ -542,7 +416,9 @@ impl Exchange {
     /// The request is going away: if others wait on its callout, they must be woken.
     pub fn abandon(&mut self) -> Vec<u32> {
         match std::mem::replace(&mut self.state, State::Finished) {
-            State::Calling { pending, .. } => self.vm.borrow_mut().sessions.abandon(&pending.key),
+            State::Calling { pending, .. } => {
+                self.vm.borrow_mut().authn.sessions.abandon(&pending.key)
+            }
             _ => Vec::new(),
         }
     }
@@ -555,7 +431,7 @@ impl Exchange {
         if !own {
             return None;
         }
-        let body = self.filter.public_keys(&mut self.vm.borrow_mut());
+        let body = public_keys(&self.filter, &mut self.vm.borrow_mut());
         self.vm.borrow_mut().stats.decision(None, Some(200));
         self.state = State::Finished;
         self.decision = Some(Decision {
@@ -631,18 +507,26 @@ impl Exchange {
         };
         let mut wake = Vec::new();
         let (index, step) = {
-            let encoded = path::encode_path(&matched.path);
+            let encoded = encode_path(&matched.path);
             let input = Input {
                 request: &matched.request,
                 path: &encoded,
                 query: &matched.query,
             };
             let mut vm = self.vm.borrow_mut();
+            let VmState {
+                authn: caches,
+                jwks,
+                stats,
+                ..
+            } = &mut *vm;
             let mut ctx = Ctx {
                 now_ms: env.now_ms,
                 started_ms: self.started_ms,
                 waiter: self.id,
-                vm: &mut vm,
+                caches,
+                jwks,
+                stats,
                 shared: env.shared,
                 wake: &mut wake,
             };
@@ -652,8 +536,8 @@ impl Exchange {
                     Some((pending, result)) => authn.resume(&input, pending, result, &mut ctx),
                     None => authn.start(&input, &mut ctx),
                 };
-                if let Some(outcome) = stats::Outcome::of(&step) {
-                    ctx.vm.stats.authenticator(authn.name(), outcome);
+                if let Some(outcome) = step.outcome() {
+                    ctx.stats.authenticator(authn.name(), outcome);
                 }
                 last = (i, step);
                 if last.1 != AuthnStep::NotResponsible {
@@ -767,7 +651,10 @@ impl Exchange {
             let Mutator::Hydrator(h) = m else {
                 let mut s = session(&matched, id);
                 let outcome = match m {
-                    Mutator::IdToken(t) => t.mutate(&mut s, self.now_ms, &mut self.vm.borrow_mut()),
+                    Mutator::IdToken(t) => {
+                        let vm = &mut *self.vm.borrow_mut();
+                        t.mutate(&mut s, self.now_ms, &mut vm.mutate, &vm.jwks)
+                    }
                     _ => m.mutate(&mut s),
                 };
                 id = identity(s);
@@ -786,10 +673,12 @@ impl Exchange {
                                 .iter()
                                 .map(|(k, v)| k.len() + v.len())
                                 .sum::<usize>();
-                        self.vm
-                            .borrow_mut()
-                            .hydrations
-                            .insert(key, hy.clone(), bytes, now + ttl);
+                        self.vm.borrow_mut().mutate.hydrations.insert(
+                            key,
+                            hy.clone(),
+                            bytes,
+                            now + ttl,
+                        );
                     }
                     answered
                 }
@@ -799,9 +688,14 @@ impl Exchange {
                     id = identity(s);
                     let key = crate::cache::digest::digest(&key);
                     let now = self.now_ms;
-                    let cached = h
-                        .cache_ms
-                        .and_then(|_| self.vm.borrow_mut().hydrations.get(&key, now).cloned());
+                    let cached = h.cache_ms.and_then(|_| {
+                        self.vm
+                            .borrow_mut()
+                            .mutate
+                            .hydrations
+                            .get(&key, now)
+                            .cloned()
+                    });
                     match cached {
                         Some(hit) => Ok(hit),
                         None => {

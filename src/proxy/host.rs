@@ -1,9 +1,9 @@
 //! What the HTTP-context logic needs from a proxy, as a trait.
 
 use crate::cache::SharedData;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::effect::Reply;
-use crate::pipeline::LogLevel;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::effect::Reply;
+use crate::vocab::log::LogLevel;
 
 /// Shared data is part of the host: the core reads and writes it through `SharedData`.
 pub trait Host: SharedData {

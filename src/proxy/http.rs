@@ -4,10 +4,12 @@ use super::host::Host;
 use super::in_flight::InFlight;
 use super::metrics::Metrics;
 use super::MAX_CALLOUT_BODY;
-use crate::pipeline::callout::CalloutResult;
+use crate::filter::Filter;
 use crate::pipeline::decision::Decision;
-use crate::pipeline::effect::{Effect, Reply};
-use crate::pipeline::{Env, Exchange, Filter, LogLevel, VmState};
+use crate::pipeline::{Env, Exchange, VmState};
+use crate::vocab::callout::CalloutResult;
+use crate::vocab::effect::{Effect, Reply};
+use crate::vocab::log::LogLevel;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -36,7 +38,7 @@ impl Loaded {
     }
 
     pub fn with_metrics(filter: Filter, metrics: Rc<Metrics>) -> Loaded {
-        let vm = Rc::new(RefCell::new(filter.new_state()));
+        let vm = Rc::new(RefCell::new(VmState::new(&filter)));
         Loaded {
             filter: Rc::new(filter),
             vm,

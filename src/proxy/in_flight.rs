@@ -3,8 +3,8 @@
 
 use super::host::Host;
 use super::metrics::Metrics;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::LogLevel;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::log::LogLevel;
 
 struct Call<T> {
     token: u32,

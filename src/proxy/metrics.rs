@@ -7,9 +7,10 @@
 
 use super::host::{Host, MetricKind};
 use crate::cache::jwks;
-use crate::pipeline::callout::CalloutResult;
-use crate::pipeline::stats::Stats;
-use crate::pipeline::{Filter, VmState};
+use crate::filter::Filter;
+use crate::pipeline::VmState;
+use crate::vocab::callout::CalloutResult;
+use crate::vocab::stats::Stats;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -166,11 +167,16 @@ impl Metrics {
             self,
             "jwt",
             "eviction",
-            vm.tokens.evictions(),
+            vm.authn.tokens.evictions(),
             last.token_evictions,
         );
-        let s = &vm.sessions.stats;
-        let session = (s.hits, s.shared_hits, s.misses, vm.sessions.evictions());
+        let s = &vm.authn.sessions.stats;
+        let session = (
+            s.hits,
+            s.shared_hits,
+            s.misses,
+            vm.authn.sessions.evictions(),
+        );
         cache(self, "session", "hit", session.0, last.session.0);
         cache(self, "session", "shared_hit", session.1, last.session.1);
         cache(self, "session", "miss", session.2, last.session.2);
@@ -192,7 +198,7 @@ impl Metrics {
         }
         last.stats = vm.stats.clone();
         last.session = session;
-        last.token_evictions = vm.tokens.evictions();
+        last.token_evictions = vm.authn.tokens.evictions();
         last.jwks = j;
     }
 }

@@ -7,7 +7,7 @@ pub mod http;
 pub mod in_flight;
 pub mod metrics;
 pub mod root;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "abi"))]
 mod wasm;
 
 /// Callout answers larger than this are treated as failed calls.

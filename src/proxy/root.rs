@@ -6,8 +6,8 @@ use super::http::Loaded;
 use super::in_flight::InFlight;
 use super::metrics::Metrics;
 use crate::cache::jwks::{JwksStore, MAX_JWKS_BYTES};
-use crate::pipeline::callout::CalloutResult;
-use crate::pipeline::LogLevel;
+use crate::vocab::callout::CalloutResult;
+use crate::vocab::log::LogLevel;
 use std::rc::Rc;
 
 /// How often the root context ticks when it has key sets to keep fresh. Requests waiting for
@@ -34,7 +34,7 @@ impl RootFilter {
     pub fn configure(&mut self, bytes: &[u8], host: &impl Host) -> bool {
         self.pending.clear();
         self.metrics.restart();
-        let result = crate::config::load(bytes);
+        let result = crate::filter::load(bytes);
         let outcome = if result.is_ok() { "loaded" } else { "rejected" };
         self.metrics
             .count(host, "portcullis_config_total", &[("result", outcome)], 1);

@@ -6,9 +6,9 @@ use super::http::{Flow, HttpFilter};
 use super::root::RootFilter;
 use super::MAX_CALLOUT_BODY;
 use crate::cache::SharedData;
-use crate::pipeline::callout::{Callout, CalloutResult};
-use crate::pipeline::effect::Reply;
-use crate::pipeline::LogLevel;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::effect::Reply;
+use crate::vocab::log::LogLevel;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{

@@ -5,6 +5,7 @@
 //! segments, control bytes), and forward the cleaned path re-encoded, so what was matched is
 //! exactly what the upstream decodes.
 
+use crate::vocab::percent::encode_path;
 use std::borrow::Cow;
 
 /// Why a path is refused with 400.
@@ -183,47 +184,6 @@ fn clean(path: Cow<'_, str>) -> Cow<'_, str> {
     }
     if out.is_empty() {
         out.push('/');
-    }
-    Cow::Owned(out)
-}
-
-fn keeps_raw(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'/'
-        )
-}
-
-/// Percent-encodes every byte outside RFC 3986 `pchar` and `/`, so the upstream decodes the
-/// exact path that was matched.
-pub fn encode_path(path: &str) -> Cow<'_, str> {
-    if path.bytes().all(keeps_raw) {
-        return Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len() + 8);
-    for b in path.bytes() {
-        if keeps_raw(b) {
-            out.push(char::from(b));
-        } else {
-            crate::percent::push_encoded(&mut out, b);
-        }
     }
     Cow::Owned(out)
 }

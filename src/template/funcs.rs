@@ -195,7 +195,7 @@ impl Func {
                 args.swap_remove(pick)
             }
             Func::Not => Value::Bool(!arg(0).truthy()),
-            Func::Urlquery => Value::Str(Cow::Owned(crate::percent::query_escape(&sprint(
+            Func::Urlquery => Value::Str(Cow::Owned(crate::vocab::percent::query_escape(&sprint(
                 &args, false,
             )))),
             Func::Default => {

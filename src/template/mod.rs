@@ -1,6 +1,7 @@
 //! Go `text/template` as Oathkeeper rules use it: compiled once at configure time, rendered per
 //! request against the authentication session without re-parsing.
 
+mod context;
 mod eval;
 pub mod funcs;
 mod go_int;

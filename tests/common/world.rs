@@ -4,12 +4,12 @@
 
 use super::scenario::Ending;
 use portcullis::cache::SharedData;
-use portcullis::pipeline::callout::{Callout, CalloutResult};
-use portcullis::pipeline::effect::Reply;
-use portcullis::pipeline::LogLevel;
 use portcullis::proxy::host::{Host, MetricKind};
 use portcullis::proxy::http::{Flow, HttpFilter};
 use portcullis::proxy::root::RootFilter;
+use portcullis::vocab::callout::{Callout, CalloutResult};
+use portcullis::vocab::effect::Reply;
+use portcullis::vocab::log::LogLevel;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -1,6 +1,31 @@
 //! Outgoing HTTP calls a handler asks for, and what comes back.
 
-use crate::config::clusters::Target;
+/// A URL resolved to where and how a callout goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub cluster: String,
+    pub timeout_ms: u64,
+    pub scheme: String,
+    /// Host and port as written in the URL: the callout's `:authority`.
+    pub authority: String,
+    /// Path as written, `/` when empty.
+    pub path: String,
+    /// Query without `?`, empty when none.
+    pub query: String,
+}
+
+impl Target {
+    /// The URL's path and query, as a callout's `:path`.
+    pub fn path_and_query(&self) -> String {
+        let mut p = String::with_capacity(self.path.len() + self.query.len() + 1);
+        p.push_str(&self.path);
+        if !self.query.is_empty() {
+            p.push('?');
+            p.push_str(&self.query);
+        }
+        p
+    }
+}
 
 /// A call the proxy makes on the pipeline's behalf; the request pauses until it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

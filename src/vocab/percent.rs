@@ -50,6 +50,47 @@ pub fn query_unescape(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+fn keeps_raw(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+        )
+}
+
+/// Percent-encodes every byte outside RFC 3986 `pchar` and `/`, so the upstream decodes the
+/// exact path that was matched.
+pub fn encode_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.bytes().all(keeps_raw) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for b in path.bytes() {
+        if keeps_raw(b) {
+            out.push(char::from(b));
+        } else {
+            push_encoded(&mut out, b);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

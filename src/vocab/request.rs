@@ -1,7 +1,7 @@
 //! The request view the core decides on: pseudo-headers split out, header values checked as
 //! UTF-8, names lowercase (as Envoy hands them over).
 
-use crate::errors::PipelineError;
+use crate::vocab::rejection::PipelineError;
 
 /// Request headers in arrival order. Names are lowercase.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

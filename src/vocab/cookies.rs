@@ -1,6 +1,6 @@
 //! Reading cookies from `Cookie` headers (HTTP/2 may split them across several).
 
-use crate::pipeline::request::Headers;
+use crate::vocab::request::Headers;
 
 /// Every `(name, value)` pair, in order; quoted values are unquoted.
 pub fn cookies(headers: &Headers) -> impl Iterator<Item = (&str, &str)> {

@@ -1,32 +1,11 @@
-//! The authentication session handlers read and write, exposed to templates with Oathkeeper's
-//! field names (`.Subject`, `.Extra`, `.Header`, `.MatchContext.…`).
+//! The session types as template objects, with Oathkeeper's (Go's) field and method names:
+//! `.Subject`, `.Extra`, `.Header.Get`, `.MatchContext.URL.Query.Get`, ….
 
-use super::request::Headers;
-use crate::template::{Object, Value};
+use super::{Object, Value};
+use crate::vocab::percent::encode_path;
+use crate::vocab::request::Headers;
+use crate::vocab::session::{MatchContext, Query, Session, Url};
 use std::borrow::Cow;
-
-/// The matched URL: scheme, authority, the cleaned and decoded path, the raw query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url<'r> {
-    pub scheme: &'r str,
-    pub host: &'r str,
-    pub path: &'r str,
-    pub query: Query<'r>,
-}
-
-/// `url.Values` over the raw query: `.Get "name"` decodes on lookup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Query<'r>(pub &'r str);
-
-impl Query<'_> {
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.0.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (crate::percent::query_unescape(k)? == key)
-                .then(|| crate::percent::query_unescape(v))?
-        })
-    }
-}
 
 impl Object for Query<'_> {
     fn field(&self, _: &str) -> Option<Value<'_>> {
@@ -47,47 +26,6 @@ impl Object for Query<'_> {
     fn type_name(&self) -> &'static str {
         "url.Values"
     }
-}
-
-impl Url<'_> {
-    pub fn write(&self, out: &mut String) {
-        out.push_str(self.scheme);
-        out.push_str("://");
-        out.push_str(self.host);
-        out.push_str(&crate::rules::path::encode_path(self.path));
-        if !self.query.0.is_empty() {
-            out.push('?');
-            out.push_str(self.query.0);
-        }
-    }
-
-    fn hostname(&self) -> &str {
-        match self.host.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => self.host,
-        }
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct MatchContext<'r> {
-    pub captures: &'r [String],
-    pub url: Url<'r>,
-    pub method: &'r str,
-    pub header: &'r Headers,
-}
-
-/// What authenticators produce and mutators add to.
-#[derive(Debug, Clone)]
-pub struct Session<'r> {
-    pub subject: String,
-    /// A JSON object (empty when the authenticator has no extra data), shared with the cache.
-    pub extra: std::rc::Rc<serde_json::Value>,
-    /// Headers set by the authorizer and mutators so far, with the names they were given.
-    pub header: Headers,
-    pub match_context: MatchContext<'r>,
 }
 
 impl Object for Session<'_> {
@@ -165,7 +103,7 @@ impl Object for Url<'_> {
                     .unwrap_or(""),
             )),
             "String" => Value::Str(Cow::Owned(self.display_string())),
-            "EscapedPath" => Value::Str(crate::rules::path::encode_path(self.path)),
+            "EscapedPath" => Value::Str(encode_path(self.path)),
             "Query" => Value::Object(&self.query),
             _ => return None,
         }))

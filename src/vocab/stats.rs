@@ -50,22 +50,3 @@ impl Stats {
         *self.authenticators.entry((handler, outcome)).or_default() += 1;
     }
 }
-
-impl Outcome {
-    /// The outcome a step settles; `None` while it still waits for a callout.
-    pub fn of(step: &crate::authn::AuthnStep) -> Option<Outcome> {
-        use crate::authn::AuthnStep;
-        use crate::errors::PipelineError;
-        Some(match step {
-            AuthnStep::Authenticated { .. } => Outcome::Responsible,
-            AuthnStep::NotResponsible => Outcome::NotResponsible,
-            AuthnStep::Rejected(
-                PipelineError::Unauthorized(_)
-                | PipelineError::Forbidden(_)
-                | PipelineError::TooManyRequests(_),
-            ) => Outcome::Rejected,
-            AuthnStep::Rejected(_) => Outcome::Error,
-            AuthnStep::Call(..) | AuthnStep::Wait => return None,
-        })
-    }
-}

@@ -1,0 +1,36 @@
+//! What the authenticators remember between requests in one VM (one Envoy worker): sessions
+//! checked with a session store or an introspection endpoint, verified JWTs, and the tokens
+//! portcullis was granted for its own calls. Reset with each configuration.
+
+use super::jwt::Verified;
+use crate::cache::digest::Digest;
+use crate::cache::lru::Lru;
+use crate::cache::session::SessionCache;
+
+/// Bytes the session cache of one VM may hold.
+const SESSION_CACHE_BYTES: usize = 32 << 20;
+/// Verified JWTs one VM keeps.
+const TOKEN_CACHE_ENTRIES: usize = 10_000;
+const TOKEN_CACHE_BYTES: usize = 16 << 20;
+/// Tokens of portcullis' own one VM keeps.
+const GRANT_CACHE_ENTRIES: usize = 64;
+const GRANT_CACHE_BYTES: usize = 1 << 20;
+
+pub struct Caches {
+    pub sessions: SessionCache,
+    /// Verified JWTs by the digest of the token.
+    pub tokens: Lru<[u8; 32], Verified>,
+    /// Access tokens portcullis was granted for its own calls (`pre_authorization`).
+    pub grants: Lru<Digest, String>,
+}
+
+impl Caches {
+    /// `session_entries`: the largest session cache any configured handler asks for.
+    pub fn new(session_entries: usize) -> Caches {
+        Caches {
+            sessions: SessionCache::new(session_entries, SESSION_CACHE_BYTES),
+            tokens: Lru::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES),
+            grants: Lru::new(GRANT_CACHE_ENTRIES, GRANT_CACHE_BYTES),
+        }
+    }
+}

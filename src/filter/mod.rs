@@ -1,0 +1,74 @@
+//! The compiled configuration: every rule with its handlers built, the matcher, the fallback
+//! error handlers. Built once per `on_configure` by `load`, then shared read-only by every
+//! request of the VM; the pipeline runs it.
+
+mod load;
+
+pub use load::load;
+
+use crate::authn::Authenticator;
+use crate::authz::Authorizer;
+use crate::cache::jwks::Source;
+use crate::errors::ErrorHandler;
+use crate::mutate::Mutator;
+use crate::rules::Matcher;
+use crate::vocab::log::LogSettings;
+use std::rc::Rc;
+
+/// A compiled access rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: Rc<str>,
+    pub authenticators: Vec<Authenticator>,
+    pub authorizer: Authorizer,
+    pub mutators: Vec<Mutator>,
+    pub errors: Vec<ErrorHandler>,
+    /// Identity headers other rules set and this one does not: removed from the request.
+    pub strip: Vec<String>,
+}
+
+/// Everything compiled from one configuration, shared read-only by all requests.
+#[derive(Debug)]
+pub struct Filter {
+    pub rules: Vec<Rule>,
+    pub matcher: Matcher,
+    /// `errors.fallback`: the handlers that answer when no rule's own handler does.
+    pub fallback: Vec<ErrorHandler>,
+    pub log: LogSettings,
+    /// Every JWKS URL (`jwt` handlers' `jwks_urls`, `id_token`'s `jwks_url`), once.
+    pub jwks_sources: Vec<Source>,
+    /// The path where the `id_token` public keys are answered, when there are any.
+    pub jwks_endpoint: Option<String>,
+    /// Some error handler's `when` reads the client's address.
+    pub reads_remote_ip: bool,
+}
+
+impl Filter {
+    pub fn new(
+        rules: Vec<Rule>,
+        matcher: Matcher,
+        fallback: Vec<ErrorHandler>,
+        log: LogSettings,
+        jwks_sources: Vec<Source>,
+        jwks_endpoint: Option<String>,
+    ) -> Filter {
+        let signs = rules
+            .iter()
+            .flat_map(|r| r.mutators.iter())
+            .any(|m| matches!(m, Mutator::IdToken(_)));
+        let reads_remote_ip = rules
+            .iter()
+            .flat_map(|r| r.errors.iter())
+            .chain(fallback.iter())
+            .any(ErrorHandler::reads_remote_ip);
+        Filter {
+            rules,
+            matcher,
+            fallback,
+            log,
+            jwks_sources,
+            jwks_endpoint: jwks_endpoint.filter(|p| signs && !p.is_empty()),
+            reads_remote_ip,
+        }
+    }
+}
