@@ -246,3 +246,39 @@ def test_a_websocket_without_a_session_gets_401_and_no_upgrade(envoy, websocket,
         body = reader.read(int(received["content-length"]))
         assert json.loads(body)["error"]["code"] == 401
     assert handshakes(websocket) == before, "the upstream never saw the handshake"
+
+
+# --- the filter order -------------------------------------------------------------------------------
+
+def cors_after_portcullis():
+    """envoy/browser.yaml with envoy.filters.http.cors moved after portcullis, where Istio puts it
+    (every WasmPlugin phase comes before Istio's CORS filter)."""
+    text = (ROOT / "envoy/browser.yaml").read_text()
+    start = text.index("                  # First: answers preflights")
+    end = text.index("                  - name: envoy.filters.http.wasm")
+    block, text = text[start:end], text[:start] + text[end:]
+    router = text.index("                  - name: envoy.filters.http.router")
+    return text[:router] + block + text[router:]
+
+
+def test_with_cors_after_portcullis_preflights_and_denials_lose_their_cors_headers(upstream, kratos, websocket, tmp_path):
+    require_envoy()
+    bootstrap = tmp_path / "cors-after-portcullis.yaml"
+    bootstrap.write_text(cors_after_portcullis())
+    with envoy_harness.Envoy(None, bootstrap=bootstrap, upstream_port=upstream, kratos_port=kratos.port,
+                             values={"WEBSOCKET_PORT": websocket}) as e:
+        # The preflight meets the rules first: no rule takes OPTIONS, and portcullis's 404 never
+        # passes the CORS filter, so the browser sees a failed preflight.
+        r = preflight(e, APP)
+        assert r.status == 404 and r.json()["error"]["code"] == 404, (r.status, r.body)
+        assert_no_cors(r)
+        # portcullis's 401 is a local reply sent before the CORS filter saw the request: the page
+        # cannot read it (the browser reports a CORS error instead of the 401).
+        r = request(e.port, "/notes", host="api.example.com", headers=[("Origin", APP)])
+        assert r.status == 401
+        assert_no_cors(r)
+        # Only what reaches the upstream gets the headers.
+        r = request(e.port, "/notes", host="api.example.com",
+                    headers=[("Origin", APP), ("Cookie", "ory_kratos_session=valid-dave")])
+        assert upstream_saw(r)["headers"]["x-user-id"] != []
+        assert_cors_for(r, APP)
