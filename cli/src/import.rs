@@ -4,6 +4,9 @@
 //! for Oathkeeper (its defaults for absent handlers, snake_case `upstream`), with the id
 //! `metadata.name` as the filter itself names such resources. The result is loaded with the
 //! filter's own loader before it is printed, so what comes out loads in Envoy.
+//!
+//! With `--server-config OATHKEEPER_CONFIG --cors-policy FILE`, the server configuration's
+//! `serve.proxy.cors` is also written to FILE as Envoy's CORS policy (`cors.rs`).
 
 use crate::args::{read_input, Args};
 use crate::CliError;
@@ -29,6 +32,8 @@ pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
             "--image",
             "--sha256",
             "--selector",
+            "--server-config",
+            "--cors-policy",
         ],
         &["--wasmplugin"],
     )?;
@@ -48,6 +53,28 @@ pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
         None
     };
 
+    let cors = match (args.one("--server-config")?, args.one("--cors-policy")?) {
+        (Some(config), Some(out)) => {
+            let policy = crate::cors::policy(
+                config,
+                &Value::Mapping(mapping(config, "server configuration")?),
+            )?;
+            Some((policy, out))
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "--server-config needs --cors-policy FILE (where the Envoy CORS policy goes)"
+                    .into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(CliError::Usage(
+                "--cors-policy needs --server-config OATHKEEPER_CONFIG".into(),
+            ))
+        }
+    };
+
     let mut rules = Vec::new();
     for input in &args.positional {
         for file in files(input)? {
@@ -65,18 +92,7 @@ pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
         ));
     }
     let base = match args.one("--base")? {
-        Some(path) => {
-            let text = String::from_utf8(read_input(path)?)
-                .map_err(|_| CliError::Failed(format!("{path}: not UTF-8")))?;
-            match documents(path, &text)?.into_iter().next() {
-                Some(Value::Mapping(m)) => m,
-                _ => {
-                    return Err(CliError::Failed(format!(
-                        "{path}: the base must be one configuration mapping"
-                    )))
-                }
-            }
-        }
+        Some(path) => mapping(path, "base")?,
         None => Mapping::new(),
     };
     let config = plugin_config(base, rules);
@@ -97,8 +113,32 @@ pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
     };
     let yaml = serde_yaml::to_string(&document)
         .map_err(|e| CliError::Failed(format!("cannot write YAML: {e}")))?;
+    if let Some((policy, path)) = cors {
+        let text = serde_yaml::to_string(&policy)
+            .map_err(|e| CliError::Failed(format!("cannot write YAML: {e}")))?;
+        std::fs::write(path, format!("{CORS_HEADER}{text}"))
+            .map_err(|e| CliError::Failed(format!("cannot write {path}: {e}")))?;
+    }
     out.push_str(&yaml);
     Ok(())
+}
+
+const CORS_HEADER: &str = "\
+# Oathkeeper's serve.proxy.cors as Envoy's CORS policy, written by `portcullis import`. Put it under
+# the virtual host's (or a route's) typed_per_filter_config, with envoy.filters.http.cors in
+# http_filters BEFORE portcullis (envoy/browser.yaml, docs/migration.md: Browser clients).
+";
+
+/// The first document of a file, which must be a mapping (`what` names it in the error).
+fn mapping(path: &str, what: &str) -> Result<Mapping, CliError> {
+    let text = String::from_utf8(read_input(path)?)
+        .map_err(|_| CliError::Failed(format!("{path}: not UTF-8")))?;
+    match documents(path, &text)?.into_iter().next() {
+        Some(Value::Mapping(m)) => Ok(m),
+        _ => Err(CliError::Failed(format!(
+            "{path}: the {what} must be one configuration mapping"
+        ))),
+    }
 }
 
 /// A file as given, or a directory's `*.yaml`, `*.yml` and `*.json` files, sorted by name.

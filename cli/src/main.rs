@@ -1,11 +1,13 @@
 //! `portcullis`: the filter's own core, run natively. `check` loads a configuration exactly as
 //! `on_configure` does, `explain` drives one request through the real pipeline behind a stand-in
 //! proxy, and `import` turns oathkeeper-maester `Rule` resources or Oathkeeper rule files into a
-//! `pluginConfig` or an Istio `WasmPlugin`.
+//! `pluginConfig` or an Istio `WasmPlugin` (and Oathkeeper's `serve.proxy.cors` into Envoy's CORS
+//! policy).
 
 mod answers;
 mod args;
 mod check;
+mod cors;
 mod describe;
 mod explain;
 mod host;
@@ -22,6 +24,7 @@ usage:
   portcullis explain CONFIG METHOD URL [-H 'Name: value']... [--live]
                      [--answer CLUSTER=STATUS[:BODY|:@FILE]]... [--peer IP:PORT]
   portcullis import DIR|FILE... [--base CONFIG]
+                    [--server-config OATHKEEPER_CONFIG --cors-policy FILE]
                     [--wasmplugin --name NAME [--namespace NS] --image oci://... --sha256 HEX
                      [--selector key=value]...]
 

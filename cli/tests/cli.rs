@@ -578,3 +578,149 @@ fn the_readme_walk_through_denies_a_refused_session() {
         "the cookie is redacted: {explained}"
     );
 }
+
+/// envoy/browser.yaml with its `${...}` placeholders filled with a port-shaped number.
+fn browser_bootstrap() -> serde_yaml::Value {
+    let mut text =
+        std::fs::read_to_string(root().join("envoy/browser.yaml")).expect("browser.yaml");
+    while let Some(start) = text.find("${") {
+        let end = start + text[start..].find('}').expect("placeholder end");
+        text.replace_range(start..=end, "1");
+    }
+    serde_yaml::from_str(&text).expect("browser.yaml is YAML")
+}
+
+/// `import` with `--server-config`: the example Oathkeeper configuration's serve.proxy.cors
+/// becomes exactly the CORS policy envoy/browser.yaml carries, which tests/envoy/test_browser.py
+/// runs in Envoy.
+#[test]
+fn import_writes_the_cors_policy_envoy_browser_yaml_runs() {
+    let policy = scratch("cors", "cors-policy.yaml", "");
+    let oathkeeper = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/oathkeeper.yaml")
+        .display()
+        .to_string();
+    let config = ok(&[
+        "import",
+        &fixture("rules"),
+        "--base",
+        &base(),
+        "--server-config",
+        &oathkeeper,
+        "--cors-policy",
+        &policy,
+    ]);
+    assert_eq!(config, imported_config(), "the pluginConfig is unchanged");
+    let written = std::fs::read_to_string(&policy).expect("policy written");
+    assert!(
+        written.starts_with("# Oathkeeper's serve.proxy.cors"),
+        "{written}"
+    );
+    let written: serde_yaml::Value = serde_yaml::from_str(&written).expect("YAML");
+    let bootstrap = browser_bootstrap();
+    let hcm = &bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    let host = &hcm["route_config"]["virtual_hosts"][0];
+    assert_eq!(written, host["typed_per_filter_config"]);
+    assert_eq!(
+        written["envoy.filters.http.cors"]["allow_origin_string_match"][0]["safe_regex"]["regex"]
+            .as_str(),
+        Some("(?is)https://.*\\.example\\.com")
+    );
+    // The filter order that makes it work: CORS first, then portcullis.
+    let filters: Vec<&str> = hcm["http_filters"]
+        .as_sequence()
+        .expect("filters")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        filters,
+        [
+            "envoy.filters.http.cors",
+            "envoy.filters.http.wasm",
+            "envoy.filters.http.router"
+        ]
+    );
+}
+
+#[test]
+fn import_translates_serve_proxy_cors_with_oathkeeper_defaults_and_refuses_the_rest() {
+    let import = |config: &str, policy: &str| {
+        let file = scratch("cors-defaults", "oathkeeper.yaml", config);
+        run(
+            &[
+                "import",
+                &fixture("rules"),
+                "--base",
+                &base(),
+                "--server-config",
+                &file,
+                "--cors-policy",
+                policy,
+            ],
+            b"",
+        )
+    };
+    let policy = scratch("cors-defaults", "policy.yaml", "");
+    let out = import("serve: { proxy: { cors: { enabled: true } } }", &policy);
+    assert_eq!(out.status.code(), Some(0));
+    let written: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&policy).expect("policy")).expect("YAML");
+    let p = &written["envoy.filters.http.cors"];
+    assert_eq!(
+        p["allow_origin_string_match"],
+        serde_yaml::from_str::<serde_yaml::Value>("[{ safe_regex: { regex: '.*' } }]").unwrap()
+    );
+    assert_eq!(
+        p["allow_methods"].as_str(),
+        Some("GET,POST,PUT,PATCH,DELETE")
+    );
+    assert_eq!(
+        p["allow_headers"].as_str(),
+        Some("Authorization,Content-Type")
+    );
+    assert_eq!(p["expose_headers"].as_str(), Some("Content-Type"));
+    assert_eq!(p["allow_credentials"], serde_yaml::Value::Bool(false));
+    assert_eq!(
+        p["forward_not_matching_preflights"],
+        serde_yaml::Value::Bool(false)
+    );
+    assert!(p.get("max_age").is_none(), "max_age 0 sends none");
+
+    for (config, error) in [
+        ("serve: { proxy: { port: 4455 } }", "no serve.proxy.cors"),
+        (
+            "serve: { proxy: { cors: { enabled: false } } }",
+            "enabled is not true",
+        ),
+        (
+            "serve: { proxy: { cors: { enabled: true, allowed_origin: [x] } } }",
+            "unknown key allowed_origin",
+        ),
+        (
+            "serve: { proxy: { cors: { enabled: true, max_age: ten } } }",
+            "max_age must be",
+        ),
+    ] {
+        let missing = scratch("cors-defaults", "never.yaml", "");
+        std::fs::remove_file(&missing).expect("remove");
+        let out = import(config, &missing);
+        assert_eq!(out.status.code(), Some(1), "{config}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(error),
+            "{config}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty() && !Path::new(&missing).exists(),
+            "nothing written"
+        );
+    }
+    let usage = run(
+        &["import", &fixture("rules"), "--server-config", &policy],
+        b"",
+    );
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("--server-config needs --cors-policy"));
+}
