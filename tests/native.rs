@@ -259,6 +259,30 @@ fn when_the_leader_goes_away_a_waiter_asks_instead() {
 }
 
 #[test]
+fn one_answer_wakes_a_hundred_parked_requests() {
+    let vm = Vm::configured(&play2(), Rc::default(), NOW);
+    for id in 1..=101 {
+        vm.send(id, cookie_request("c", "/"));
+    }
+    assert_eq!(vm.dispatched.borrow().len(), 1, "one leader, 100 parked");
+    assert!(
+        forwarded_user(&vm, 101).is_none(),
+        "parked until the answer"
+    );
+    let token = vm.dispatched.borrow()[0].1;
+    vm.answer(token, whoami("u1", "2030-01-01T00:00:00Z"));
+    assert!(vm.wakes.borrow().is_empty());
+    for id in 1..=101 {
+        assert_eq!(
+            forwarded_user(&vm, id).as_deref(),
+            Some("u1"),
+            "request {id}"
+        );
+    }
+    assert_eq!(vm.dispatched.borrow().len(), 1, "nobody asked again");
+}
+
+#[test]
 fn two_workers_share_sessions_through_shared_data() {
     let store: Rc<Store> = Rc::default();
     let worker = |store: &Rc<Store>| Vm::configured(&play2(), Rc::clone(store), NOW);

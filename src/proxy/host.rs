@@ -24,7 +24,10 @@ pub trait Host: SharedData {
     /// Lets a paused request continue upstream.
     fn resume_request(&self);
     fn now_ms(&self) -> u64;
-    /// Starts the parked request `id` again (another HTTP context of this VM).
+    /// Queues the parked request `id` (another HTTP context of this VM) to start again once
+    /// the current callback has returned and its effects are applied. A host never runs it on
+    /// the caller's stack: the caller may still hold its own context, and the pipeline must
+    /// never be re-entered.
     fn wake(&self, id: u32);
     fn log(&self, level: LogLevel, message: &str);
     /// Defines (or finds) a stat by its full name.

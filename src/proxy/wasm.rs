@@ -1,5 +1,10 @@
 //! Binds the adapter to the proxy-wasm ABI. Only raw `hostcalls` are used: the SDK's trait
 //! helpers unwrap host errors, and a panic here would trap the VM.
+//!
+//! No callback runs another context's logic on its stack: `Host::wake` only queues, and every
+//! entry point drains the queue (`Vm::run_wakes`) after its own context's borrow is released.
+//! So no `RefCell` borrow is held while another request's pipeline runs, and a woken request is
+//! never found busy.
 
 use super::host::{Host, MetricKind};
 use super::http::{Flow, HttpFilter};
@@ -15,7 +20,7 @@ use proxy_wasm::types::{
     Action, BufferType, ContextType, LogLevel as WasmLevel, MapType, MetricType,
 };
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -29,8 +34,65 @@ proxy_wasm::main! {{
     });
 }}
 
-/// The VM's live HTTP contexts by id, so one request (or the root's tick) can wake another.
-type Registry = Rc<RefCell<HashMap<u32, Weak<RefCell<HttpFilter>>>>>;
+/// What the VM's contexts share: the live HTTP contexts by id, so one request (or the root's
+/// tick) can wake another, and the wakes queued by the callback in progress.
+#[derive(Default)]
+struct Vm {
+    contexts: RefCell<HashMap<u32, Weak<RefCell<HttpFilter>>>>,
+    wakes: RefCell<VecDeque<u32>>,
+}
+
+type Registry = Rc<Vm>;
+
+/// Wakes one callback may start, with those they start in turn: far more than a VM's parked
+/// requests, so reaching it means a loop, which is logged and cut.
+const MAX_WAKES_PER_CALLBACK: usize = 100_000;
+
+impl Vm {
+    /// Runs the queued wakes, each in its own context, then restores `current` as the
+    /// effective context. Called at the end of every entry point, with no borrow held.
+    fn run_wakes(self: &Rc<Self>, current: u32) {
+        let mut ran = 0usize;
+        loop {
+            let Some(id) = self.wakes.borrow_mut().pop_front() else {
+                break;
+            };
+            ran += 1;
+            if ran > MAX_WAKES_PER_CALLBACK {
+                self.wakes.borrow_mut().clear();
+                let _ = hostcalls::log(WasmLevel::Error, "portcullis: wake loop cut");
+                break;
+            }
+            let target = self.contexts.borrow().get(&id).and_then(Weak::upgrade);
+            let Some(target) = target else { continue };
+            if hostcalls::set_effective_context(id).is_err() {
+                continue;
+            }
+            let host = ProxyHost {
+                id,
+                registry: Rc::clone(self),
+            };
+            let woke = match target.try_borrow_mut() {
+                Ok(mut waiter) => {
+                    waiter.on_wake(&host);
+                    true
+                }
+                Err(_) => false,
+            };
+            // Unreachable by construction (no borrow outlives its callback); said loudly rather
+            // than leaving the request waiting in silence.
+            if !woke {
+                host.log(
+                    LogLevel::Error,
+                    "portcullis: a parked request was busy when woken",
+                );
+            }
+        }
+        if ran > 0 {
+            let _ = hostcalls::set_effective_context(current);
+        }
+    }
+}
 
 struct Root {
     inner: RootFilter,
@@ -47,6 +109,7 @@ impl Context for Root {
     ) {
         self.inner
             .on_callout_response(&self.host, token, num_headers, body_size);
+        self.host.registry.run_wakes(self.host.id);
     }
 }
 
@@ -63,6 +126,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.inner.on_tick(&self.host);
+        self.host.registry.run_wakes(self.host.id);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -72,6 +136,7 @@ impl RootContext for Root {
         )));
         self.host
             .registry
+            .contexts
             .borrow_mut()
             .insert(context_id, Rc::downgrade(&inner));
         Some(Box::new(Http {
@@ -104,13 +169,19 @@ impl Context for Http {
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
             inner.on_callout_response(&self.host, token, num_headers, body_size);
         }
+        self.host.registry.run_wakes(self.host.id);
     }
 
     fn on_done(&mut self) -> bool {
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
             inner.on_done(&self.host);
         }
-        self.host.registry.borrow_mut().remove(&self.host.id);
+        self.host
+            .registry
+            .contexts
+            .borrow_mut()
+            .remove(&self.host.id);
+        self.host.registry.run_wakes(self.host.id);
         true
     }
 }
@@ -126,6 +197,7 @@ impl HttpContext for Http {
             }
             Err(_) => Flow::Pause,
         };
+        self.host.registry.run_wakes(self.host.id);
         action(flow)
     }
 
@@ -136,6 +208,7 @@ impl HttpContext for Http {
             Ok(mut inner) => inner.on_request_body(&self.host, body_size, end_of_stream),
             Err(_) => Flow::Pause,
         };
+        self.host.registry.run_wakes(self.host.id);
         action(flow)
     }
 }
@@ -257,19 +330,7 @@ impl Host for ProxyHost {
     }
 
     fn wake(&self, id: u32) {
-        let target = self.registry.borrow().get(&id).and_then(Weak::upgrade);
-        let Some(target) = target else { return };
-        if hostcalls::set_effective_context(id).is_err() {
-            return;
-        }
-        if let Ok(mut waiter) = target.try_borrow_mut() {
-            let host = ProxyHost {
-                id,
-                registry: Rc::clone(&self.registry),
-            };
-            waiter.on_wake(&host);
-        }
-        let _ = hostcalls::set_effective_context(self.id);
+        self.registry.wakes.borrow_mut().push_back(id);
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -11,7 +11,7 @@ use portcullis::vocab::callout::{Callout, CalloutResult};
 use portcullis::vocab::effect::Reply;
 use portcullis::vocab::log::LogLevel;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 /// Proxy shared data with Envoy's CAS semantics: one store for all VMs of a test.
@@ -36,6 +36,8 @@ pub struct Vm {
     pub metrics: RefCell<Vec<(String, i64)>>,
     /// The downstream peer every request comes from.
     pub peer: RefCell<Option<String>>,
+    /// Wakes queued by the callback in progress, run when it has returned (as the adapter does).
+    pub wakes: RefCell<VecDeque<u32>>,
 }
 
 /// One HTTP context and what happened to its request.
@@ -121,12 +123,7 @@ impl Host for FakeHost<'_> {
         *self.vm.now_ms.borrow()
     }
     fn wake(&self, id: u32) {
-        let Some(ctx) = self.vm.contexts.borrow().get(&id).cloned() else {
-            return;
-        };
-        ctx.filter
-            .borrow_mut()
-            .on_wake(&FakeHost { vm: self.vm, id });
+        self.vm.wakes.borrow_mut().push_back(id);
     }
     fn log(&self, _: LogLevel, _: &str) {}
     fn define_metric(&self, _: MetricKind, name: &str) -> Option<u32> {
@@ -168,7 +165,23 @@ impl Vm {
             now_ms: RefCell::new(now_ms),
             metrics: RefCell::default(),
             peer: RefCell::new(Some(DEFAULT_PEER.to_string())),
+            wakes: RefCell::default(),
         }
+    }
+
+    /// Runs the queued wakes after a callback, each in its own context. A woken context whose
+    /// filter is still borrowed panics here: the pipeline must never be re-entered.
+    fn run_wakes(&self) {
+        for _ in 0..100_000 {
+            let Some(id) = self.wakes.borrow_mut().pop_front() else {
+                return;
+            };
+            let Some(ctx) = self.contexts.borrow().get(&id).cloned() else {
+                continue;
+            };
+            ctx.filter.borrow_mut().on_wake(&FakeHost { vm: self, id });
+        }
+        panic!("wakes did not settle");
     }
 
     /// Starts a request in a new context.
@@ -200,6 +213,7 @@ impl Vm {
                 .on_request_body(&host, b.len(), true);
         }
         *ctx.flow.borrow_mut() = Some(flow);
+        self.run_wakes();
     }
 
     /// Answers the callout with this token.
@@ -216,6 +230,7 @@ impl Vm {
             self.root
                 .borrow_mut()
                 .on_callout_response(&FakeHost { vm: self, id }, token, 1, 0);
+            self.run_wakes();
             return;
         }
         let ctx = Rc::clone(&self.contexts.borrow()[&id]);
@@ -223,6 +238,7 @@ impl Vm {
         ctx.filter
             .borrow_mut()
             .on_callout_response(&FakeHost { vm: self, id }, token, 1, 0);
+        self.run_wakes();
     }
 
     /// Ticks once and answers the JWKS fetches that starts with `jwks`; forgets those calls.
@@ -245,12 +261,14 @@ impl Vm {
         self.root
             .borrow_mut()
             .on_tick(&FakeHost { vm: self, id: ROOT });
+        self.run_wakes();
     }
 
     pub fn done(&self, id: u32) {
         let ctx = Rc::clone(&self.contexts.borrow()[&id]);
         ctx.filter.borrow_mut().on_done(&FakeHost { vm: self, id });
         self.contexts.borrow_mut().remove(&id);
+        self.run_wakes();
     }
 
     pub fn ending(&self, id: u32) -> Ending {

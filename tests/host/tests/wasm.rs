@@ -287,6 +287,21 @@ fn pause_callout_resume_and_pause_callout_401() {
 }
 
 #[test]
+fn one_answer_wakes_a_hundred_parked_requests_in_the_module() {
+    let (mut vm, base) = play2_vm(Arc::default());
+    for i in 0..=100 {
+        vm.send(REQ + i, cookie_request("same")).unwrap();
+    }
+    assert_eq!(vm.calls().len(), base + 1, "one leader, 100 parked");
+    let token = vm.calls()[base].token;
+    vm.answer(token, whoami("u-1")).unwrap();
+    for i in 0..=100 {
+        assert_eq!(user(&vm, REQ + i).as_deref(), Some("u-1"), "request {i}");
+    }
+    assert_eq!(vm.calls().len(), base + 1, "nobody asked again");
+}
+
+#[test]
 fn failed_timed_out_and_oversized_callouts_are_503() {
     let (mut vm, base) = play2_vm(Arc::default());
     let huge = vec![b'x'; (1 << 20) + 1];
