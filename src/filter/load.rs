@@ -99,7 +99,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
                 .map(|m| m.url.clone())
                 .unwrap_or_default(),
         );
-        let (compiled, pattern) = compile_rule(&ctx, &mut registry, strategy, rule)?;
+        let (compiled, pattern) = compile_rule(&ctx, &mut registry, strategy, i, rule)?;
         rules.push(compiled);
         patterns.push(pattern);
     }
@@ -268,6 +268,7 @@ fn compile_rule(
     ctx: &Context<'_>,
     jwks: &mut JwksRegistry,
     strategy: Strategy,
+    index: usize,
     raw: RawRule,
 ) -> Result<(Rule, Pattern), ConfigError> {
     let id = raw.id.clone();
@@ -358,6 +359,7 @@ fn compile_rule(
     Ok((
         Rule {
             id: std::rc::Rc::from(id),
+            index,
             authenticators,
             authorizer,
             mutators,

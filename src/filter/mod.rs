@@ -19,6 +19,8 @@ use std::rc::Rc;
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub id: Rc<str>,
+    /// Its place in the configuration: stats count by it.
+    pub index: usize,
     pub authenticators: Vec<Authenticator>,
     pub authorizer: Authorizer,
     pub mutators: Vec<Mutator>,
@@ -30,7 +32,8 @@ pub struct Rule {
 /// Everything compiled from one configuration, shared read-only by all requests.
 #[derive(Debug)]
 pub struct Filter {
-    pub rules: Vec<Rule>,
+    /// Held by `Rc`: a request paused on a callout keeps its rule, not an index into this.
+    pub rules: Vec<Rc<Rule>>,
     pub matcher: Matcher,
     /// `errors.fallback`: the handlers that answer when no rule's own handler does.
     pub fallback: Vec<ErrorHandler>,
@@ -62,7 +65,7 @@ impl Filter {
             .chain(fallback.iter())
             .any(ErrorHandler::reads_remote_ip);
         Filter {
-            rules,
+            rules: rules.into_iter().map(Rc::new).collect(),
             matcher,
             fallback,
             log,

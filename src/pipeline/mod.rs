@@ -170,7 +170,7 @@ enum State {
 /// A request that matched a rule, kept across callouts.
 struct Matched {
     request: Request,
-    rule: usize,
+    rule: Rc<Rule>,
     captures: Vec<String>,
     path: String,
     query: String,
@@ -275,11 +275,8 @@ impl Exchange {
         self.body = Body::Complete(body);
         match std::mem::replace(&mut self.state, State::Finished) {
             State::AwaitingBody { matched, identity } => {
-                let filter = Rc::clone(&self.filter);
-                match filter.rules.get(matched.rule) {
-                    Some(rule) => self.ask_authorizer(*matched, rule, *identity),
-                    None => self.rule_missing(),
-                }
+                let rule = Rc::clone(&matched.rule);
+                self.ask_authorizer(*matched, &rule, *identity)
             }
             other => {
                 self.state = other;
@@ -326,7 +323,7 @@ impl Exchange {
         // Host names are case-insensitive and Envoy routes them so; match them lowercase.
         subject.extend(request.authority.chars().map(|c| c.to_ascii_lowercase()));
         subject.push_str(&normalized.path);
-        let rule = match self.filter.matcher.find(&request.method, &subject) {
+        let index = match self.filter.matcher.find(&request.method, &subject) {
             Found::One(i) => i,
             Found::None => {
                 return self.fail(&PipelineError::NoRule, Some(&request), None, &subject)
@@ -335,17 +332,18 @@ impl Exchange {
                 return self.fail(&PipelineError::ManyRules, Some(&request), None, &subject)
             }
         };
+        let Some(rule) = self.filter.rules.get(index).map(Rc::clone) else {
+            // The matcher holds one pattern per rule: a bug, answered, never forwarded.
+            let e = PipelineError::Internal("rule index out of range".into());
+            return self.fail(&e, Some(&request), None, &subject);
+        };
         let captures = self
             .filter
             .matcher
-            .get(rule)
+            .get(index)
             .map(|p| p.captures(&subject))
             .unwrap_or_default();
-        self.wants_body = self
-            .filter
-            .rules
-            .get(rule)
-            .is_some_and(|r| r.authorizer.needs_body());
+        self.wants_body = rule.authorizer.needs_body();
         let matched = Matched {
             rule,
             captures,
@@ -386,13 +384,8 @@ impl Exchange {
                 call: expected,
                 key,
             } if expected == call => {
-                let filter = Rc::clone(&self.filter);
-                match filter.rules.get(matched.rule) {
-                    Some(rule) => {
-                        self.run_mutators(*matched, rule, *identity, next, Some((result, key)))
-                    }
-                    None => self.rule_missing(),
-                }
+                let rule = Rc::clone(&matched.rule);
+                self.run_mutators(*matched, &rule, *identity, next, Some((result, key)))
             }
             other => {
                 self.state = other;
@@ -460,16 +453,6 @@ impl Exchange {
         call
     }
 
-    /// A state names a rule this configuration does not have: a bug, answered, never forwarded.
-    fn rule_missing(&mut self) -> Vec<Effect> {
-        self.fail(
-            &PipelineError::Internal("rule index out of range".into()),
-            None,
-            None,
-            "",
-        )
-    }
-
     /// Continues with the authorizer's answer.
     fn authorized(
         &mut self,
@@ -477,18 +460,15 @@ impl Exchange {
         mut id: Identity,
         result: CalloutResult,
     ) -> Vec<Effect> {
-        let filter = Rc::clone(&self.filter);
-        let Some(rule) = filter.rules.get(matched.rule) else {
-            return self.rule_missing();
-        };
+        let rule = Rc::clone(&matched.rule);
         match rule.authorizer.resume(result) {
             Ok(forwarded) => {
                 forwarded
                     .into_iter()
                     .for_each(|(k, v)| id.header.set(&k, v));
-                self.run_mutators(matched, rule, id, 0, None)
+                self.run_mutators(matched, &rule, id, 0, None)
             }
-            Err(e) => self.fail_in_rule(&e, &matched, rule),
+            Err(e) => self.fail_in_rule(&e, &matched, &rule),
         }
     }
 
@@ -501,10 +481,8 @@ impl Exchange {
         mut answer: Option<(Pending, CalloutResult)>,
         env: &Env<'_>,
     ) -> Vec<Effect> {
-        let filter = Rc::clone(&self.filter);
-        let Some(rule) = filter.rules.get(matched.rule) else {
-            return self.rule_missing();
-        };
+        let rule = Rc::clone(&matched.rule);
+        let rule = &*rule;
         let mut wake = Vec::new();
         let (index, step) = {
             let encoded = encode_path(&matched.path);
@@ -758,10 +736,7 @@ impl Exchange {
         }
         effects.push(Effect::Continue);
         self.state = State::Finished;
-        self.vm
-            .borrow_mut()
-            .stats
-            .decision(Some(matched.rule), None);
+        self.vm.borrow_mut().stats.decision(Some(rule.index), None);
         self.decision = Some(Decision {
             rule: Some(Rc::clone(&rule.id)),
             status: None,
@@ -782,23 +757,17 @@ impl Exchange {
     ) -> Vec<Effect> {
         let mut url = String::new();
         matched.url().write(&mut url);
-        self.fail(
-            error,
-            Some(&matched.request),
-            Some((matched.rule, rule)),
-            &url,
-        )
+        self.fail(error, Some(&matched.request), Some(rule), &url)
     }
 
     fn fail(
         &mut self,
         error: &PipelineError,
         request: Option<&Request>,
-        rule: Option<(usize, &Rule)>,
+        rule: Option<&Rule>,
         url: &str,
     ) -> Vec<Effect> {
-        let index = rule.map(|(i, _)| i);
-        let rule = rule.map(|(_, r)| r);
+        let index = rule.map(|r| r.index);
         let handlers: &[ErrorHandler] = rule.map_or(&[], |r| &r.errors);
         let reply: Reply = errors::respond(error, request, url, handlers, &self.filter.fallback);
         self.vm
