@@ -10,9 +10,7 @@ use crate::host::{CliHost, Sent, World, REQUEST, ROOT};
 use crate::live;
 use crate::redact::Redactor;
 use crate::{describe, CliError};
-use portcullis::authz::Authorizer;
 use portcullis::filter::{Filter, Rule};
-use portcullis::mutate::Mutator;
 use portcullis::pipeline::decision::Decision;
 use portcullis::proxy::http::{Flow, HttpFilter};
 use portcullis::proxy::root::{RootFilter, TICK_MS};
@@ -414,10 +412,10 @@ impl Report<'_> {
             .mutators
             .iter()
             .enumerate()
-            .filter(|(_, m)| matches!(m, Mutator::Hydrator(_)))
+            .filter(|(_, m)| m.name() == "hydrator")
             .map(|(i, _)| i)
             .collect();
-        let remote = matches!(rule.authorizer, Authorizer::Remote(_));
+        let remote = rule.authorizer.name().starts_with("remote");
         self.calls
             .iter()
             .map(|c| {
@@ -494,11 +492,7 @@ impl Report<'_> {
         } else {
             "allowed"
         };
-        let _ = writeln!(
-            out,
-            "authorizer      {:<29}{authz}",
-            describe::authorizer(&rule.authorizer)
-        );
+        let _ = writeln!(out, "authorizer      {:<29}{authz}", rule.authorizer.name());
         self.calls_of(out, &owners, Owner::Authorizer);
         let _ = writeln!(out, "mutators");
         for (i, m) in rule.mutators.iter().enumerate() {
@@ -509,7 +503,7 @@ impl Report<'_> {
             } else {
                 "applied until the failure (see the decision)"
             };
-            let _ = writeln!(out, "  {}. {:<26}{state}", i + 1, describe::mutator(m));
+            let _ = writeln!(out, "  {}. {:<26}{state}", i + 1, m.name());
             self.calls_of(out, &owners, Owner::Mutator(i));
         }
     }

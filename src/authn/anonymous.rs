@@ -1,6 +1,10 @@
 //! `anonymous`: a fixed subject for requests without an `Authorization` header.
 
+use super::{parse, Authenticate, AuthnStep, Ctx, Input};
+use crate::cache::jwks::JwksRegistry;
+use crate::config::clusters::Clusters;
 use serde::Deserialize;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -11,4 +15,29 @@ pub struct Anonymous {
 
 fn default_subject() -> String {
     "anonymous".to_string()
+}
+
+pub fn build(
+    config: serde_json::Value,
+    _: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Authenticate>, String> {
+    Ok(Rc::new(parse::<Anonymous>(config)?))
+}
+
+impl Authenticate for Anonymous {
+    fn start(self: Rc<Self>, input: &Input<'_>, _: &mut Ctx<'_>) -> AuthnStep {
+        let authorization = input.request.headers.get("authorization");
+        if authorization.is_some_and(|v| !v.is_empty()) {
+            return AuthnStep::NotResponsible;
+        }
+        AuthnStep::Authenticated {
+            subject: self.subject.clone(),
+            extra: Rc::new(serde_json::Value::Null),
+        }
+    }
+
+    fn session_cache_entries(&self) -> usize {
+        0
+    }
 }

@@ -3,8 +3,11 @@
 //! subject is the client id. Answers can be cached, never beyond the token's expiry.
 
 use super::grant::{self, Grant};
-use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending};
+use super::{
+    parse, session_store, settle, through_cache, Authenticate, AuthnStep, Ctx, Input, Then,
+};
 use crate::cache::digest::Hasher;
+use crate::cache::jwks::JwksRegistry;
 use crate::cache::session::{Key, Outcome};
 use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
@@ -52,6 +55,14 @@ fn basic(headers: &Headers) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
+pub fn build(
+    config: serde_json::Value,
+    clusters: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Authenticate>, String> {
+    Ok(Rc::new(ClientCredentials::build(parse(config)?, clusters)?))
+}
+
 impl ClientCredentials {
     pub fn build(raw: RawConfig, clusters: &Clusters) -> Result<ClientCredentials, String> {
         let target = clusters
@@ -92,35 +103,14 @@ impl ClientCredentials {
         h.finish()
     }
 
-    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
-        let (id, secret) = match Self::credentials(input) {
-            None => return AuthnStep::NotResponsible,
-            Some(Err(e)) => return AuthnStep::Rejected(e),
-            Some(Ok(c)) => c,
-        };
-        let key = self.key(&id, &secret);
-        through_cache(ctx, &key, self.cache_ttl_ms.is_some(), |_| {
-            let request = grant::Request {
-                client_id: &id,
-                client_secret: &secret,
-                scopes: &self.scopes,
-                audience: None,
-            };
-            AuthnStep::Call(grant::callout(&self.target, &request), Pending::check(key))
-        })
-    }
-
-    pub fn resume(
+    /// The grant's answer for the client `client_id`.
+    fn resume(
         &self,
-        input: &Input<'_>,
+        client_id: String,
         key: &Key,
         result: CalloutResult,
         ctx: &mut Ctx<'_>,
     ) -> AuthnStep {
-        let client_id = match Self::credentials(input) {
-            Some(Ok((id, _))) => id,
-            _ => String::new(),
-        };
         let (outcome, until) = match grant::judge(result) {
             Ok(Grant { usable_ms, .. }) => {
                 let until = self
@@ -137,5 +127,31 @@ impl ClientCredentials {
             Err(e) => (Outcome::Rejected(e), None),
         };
         settle(ctx, key, outcome, until)
+    }
+}
+
+impl Authenticate for ClientCredentials {
+    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let (id, secret) = match Self::credentials(input) {
+            None => return AuthnStep::NotResponsible,
+            Some(Err(e)) => return AuthnStep::Rejected(e),
+            Some(Ok(c)) => c,
+        };
+        let key = self.key(&id, &secret);
+        through_cache(ctx, &key, self.cache_ttl_ms.is_some(), |_| {
+            let request = grant::Request {
+                client_id: &id,
+                client_secret: &secret,
+                scopes: &self.scopes,
+                audience: None,
+            };
+            let callout = grant::callout(&self.target, &request);
+            let then = Then::new(key, move |result, ctx| self.resume(id, &key, result, ctx));
+            AuthnStep::Call(callout, then)
+        })
+    }
+
+    fn session_cache_entries(&self) -> usize {
+        session_store::DEFAULT_MAX_ENTRIES
     }
 }

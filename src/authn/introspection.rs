@@ -4,14 +4,16 @@
 
 use super::grant::{self, Grant};
 use super::token::{self, TokenFrom};
-use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending, Stage};
+use super::{
+    parse, session_store, settle, through_cache, Authenticate, AuthnStep, Ctx, Input, Then,
+};
 use crate::cache::digest::{digest, Digest, Hasher};
+use crate::cache::jwks::JwksRegistry;
 use crate::cache::session::{Key, Outcome};
 use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
 use crate::jose::scope::Strategy;
-use crate::vocab::callout::Target;
-use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::percent::query_escape;
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Query;
@@ -96,6 +98,14 @@ pub struct Introspection {
     cache_ttl_ms: Option<Option<u64>>,
     /// Distinguishes configs in the cache key.
     config_tag: Digest,
+}
+
+pub fn build(
+    config: serde_json::Value,
+    clusters: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Authenticate>, String> {
+    Ok(Rc::new(Introspection::build(parse(config)?, clusters)?))
 }
 
 impl Introspection {
@@ -198,18 +208,14 @@ impl Introspection {
         h.finish()
     }
 
-    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
-        let Some(token) = self.token(input) else {
-            return AuthnStep::NotResponsible;
-        };
-        let key = self.key(&token, input);
-        through_cache(ctx, &key, self.cache_ttl_ms.is_some(), |ctx| {
-            self.next_call(&token, input, key, ctx)
-        })
-    }
-
-    /// The introspection call, or first the grant it needs.
-    fn next_call(&self, token: &str, input: &Input<'_>, key: Key, ctx: &mut Ctx<'_>) -> AuthnStep {
+    /// The introspection call, or first the grant it needs. `authority` is the request's.
+    fn next_call(
+        self: Rc<Self>,
+        token: String,
+        authority: &str,
+        key: Key,
+        ctx: &mut Ctx<'_>,
+    ) -> AuthnStep {
         let bearer = match &self.pre_authorization {
             None => None,
             Some(p) => match ctx.caches.grants.get(&p.key, ctx.now_ms) {
@@ -221,20 +227,34 @@ impl Introspection {
                         scopes: &p.scope,
                         audience: p.audience.as_deref(),
                     };
-                    return AuthnStep::Call(
-                        grant::callout(&p.target, &request),
-                        Pending {
-                            key,
-                            stage: Stage::Grant,
-                        },
-                    );
+                    let callout = grant::callout(&p.target, &request);
+                    let (authority, grant_key) = (authority.to_string(), p.key);
+                    let then = Then::new(key, move |result, ctx| {
+                        self.granted(result, grant_key, token, &authority, key, ctx)
+                    });
+                    return AuthnStep::Call(callout, then);
                 }
             },
         };
-        AuthnStep::Call(self.callout(token, input, bearer), Pending::check(key))
+        self.check(&token, authority, bearer, key)
     }
 
-    fn callout(&self, token: &str, input: &Input<'_>, bearer: Option<String>) -> Callout {
+    /// The introspection call itself.
+    fn check(
+        self: Rc<Self>,
+        token: &str,
+        authority: &str,
+        bearer: Option<String>,
+        key: Key,
+    ) -> AuthnStep {
+        let callout = self.callout(token, authority, bearer);
+        AuthnStep::Call(
+            callout,
+            Then::new(key, move |result, ctx| self.introspected(key, result, ctx)),
+        )
+    }
+
+    fn callout(&self, token: &str, authority: &str, bearer: Option<String>) -> Callout {
         // Go's url.Values.Encode: keys sorted, values query-escaped.
         let mut body = String::new();
         if self.strategy == Strategy::None {
@@ -253,7 +273,7 @@ impl Introspection {
             "application/x-www-form-urlencoded".to_string(),
         );
         if self.preserve_host {
-            call.set_header("x-forwarded-host", input.request.authority.clone());
+            call.set_header("x-forwarded-host", authority.to_string());
         }
         if let Some(b) = bearer {
             call.set_header("authorization", format!("Bearer {b}"));
@@ -262,37 +282,34 @@ impl Introspection {
         call
     }
 
-    pub fn resume(
-        &self,
-        input: &Input<'_>,
-        pending: Pending,
+    /// The grant's answer: cached, then the introspection call with its token.
+    fn granted(
+        self: Rc<Self>,
         result: CalloutResult,
+        grant_key: Digest,
+        token: String,
+        authority: &str,
+        key: Key,
         ctx: &mut Ctx<'_>,
     ) -> AuthnStep {
-        let key = pending.key;
-        if pending.stage == Stage::Grant {
-            let (Some(p), Some(token)) = (&self.pre_authorization, self.token(input)) else {
-                let e = PipelineError::Internal("introspection lost its grant".into());
-                return settle(ctx, &key, Outcome::Rejected(e), None);
-            };
-            return match grant::judge(result) {
-                Ok(Grant {
-                    access_token,
-                    usable_ms,
-                }) => {
-                    let bytes = 64 + access_token.len();
-                    let until = ctx.now_ms + usable_ms;
-                    ctx.caches
-                        .grants
-                        .insert(p.key, access_token.clone(), bytes, until);
-                    AuthnStep::Call(
-                        self.callout(&token, input, Some(access_token)),
-                        Pending::check(key),
-                    )
-                }
-                Err(e) => settle(ctx, &key, Outcome::Rejected(e), None),
-            };
+        match grant::judge(result) {
+            Ok(Grant {
+                access_token,
+                usable_ms,
+            }) => {
+                let bytes = 64 + access_token.len();
+                let until = ctx.now_ms + usable_ms;
+                ctx.caches
+                    .grants
+                    .insert(grant_key, access_token.clone(), bytes, until);
+                self.check(&token, authority, Some(access_token), key)
+            }
+            Err(e) => settle(ctx, &key, Outcome::Rejected(e), None),
         }
+    }
+
+    /// The endpoint's answer, judged, cached and handed to the requests parked behind it.
+    fn introspected(&self, key: Key, result: CalloutResult, ctx: &mut Ctx<'_>) -> AuthnStep {
         let (outcome, until) = match self.judge(result, ctx.now_ms) {
             Ok((subject, extra, exp_ms)) => {
                 let until = self.cache_ttl_ms.map(|ttl| {
@@ -411,5 +428,22 @@ impl Introspection {
             );
         }
         Ok((text("sub").to_string(), Value::Object(extra), exp_ms))
+    }
+}
+
+impl Authenticate for Introspection {
+    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        let Some(token) = self.token(input) else {
+            return AuthnStep::NotResponsible;
+        };
+        let key = self.key(&token, input);
+        let cached = self.cache_ttl_ms.is_some();
+        through_cache(ctx, &key, cached, |ctx| {
+            self.next_call(token, &input.request.authority, key, ctx)
+        })
+    }
+
+    fn session_cache_entries(&self) -> usize {
+        session_store::DEFAULT_MAX_ENTRIES
     }
 }

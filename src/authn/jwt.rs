@@ -4,7 +4,7 @@
 //! in) the JWKS, and the claim checks run again on every hit.
 
 use super::token::TokenFrom;
-use super::{AuthnStep, Ctx, Input};
+use super::{parse, Authenticate, AuthnStep, Ctx, Input};
 use crate::cache::jwks::{JwksRegistry, Missing};
 use crate::config::clusters::Clusters;
 use crate::jose::claims::{self, Rules};
@@ -75,6 +75,24 @@ pub struct Jwt {
     max_wait_ms: u64,
 }
 
+pub fn build(
+    config: serde_json::Value,
+    clusters: &Clusters,
+    jwks: &mut JwksRegistry,
+) -> Result<Rc<dyn Authenticate>, String> {
+    Ok(Rc::new(Jwt::build(parse(config)?, clusters, jwks)?))
+}
+
+impl Authenticate for Jwt {
+    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        self.verify(input, ctx)
+    }
+
+    fn session_cache_entries(&self) -> usize {
+        0
+    }
+}
+
 impl Jwt {
     pub fn build(
         raw: RawConfig,
@@ -123,7 +141,8 @@ impl Jwt {
         })
     }
 
-    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+    /// The token's verdict: from the verified-token cache, or checked and verified now.
+    fn verify(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
         let Some(token) = super::token::extract(
             self.token_from.as_ref(),
             &input.request.headers,

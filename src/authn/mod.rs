@@ -1,6 +1,17 @@
 //! Authenticators: who is calling. Each answers "not responsible" (the chain moves on), a
-//! subject, a rejection (the chain stops), a callout it needs first, or that it waits for
-//! another request's identical callout.
+//! subject, a rejection (the chain stops), a call to make with its own continuation (`Then`),
+//! or that it waits for another request's identical call.
+//!
+//! # Adding an authenticator
+//! 1. A file here with the handler: a type implementing [`Authenticate`] and a `build` function
+//!    from its merged JSON config (a `Build`). The trait has no provided methods, so the
+//!    compiler asks for every piece; a handler that calls out returns `AuthnStep::Call` with a
+//!    [`Then`] that carries whatever it needs to judge the answer.
+//! 2. One line in [`REGISTRY`]: its Oathkeeper name and its `build`.
+//! 3. Scenario-table cases (`tests/scenarios/`), a README configuration-reference entry.
+//!
+//! Nothing else names a handler: configuration, stats, the CLI and the pipeline go through the
+//! registry and the trait.
 
 pub mod anonymous;
 mod caches;
@@ -9,46 +20,23 @@ pub mod gjson;
 pub mod grant;
 pub mod introspection;
 pub mod jwt;
+pub mod noop;
 pub mod session_store;
+mod step;
 pub mod token;
+pub mod unauthorized;
 
 use crate::cache::jwks::{JwksRegistry, JwksStore};
 use crate::cache::session::{Key, Lookup, Outcome};
 use crate::cache::SharedData;
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
-use crate::vocab::callout::{Callout, CalloutResult};
-use crate::vocab::rejection::PipelineError;
 use crate::vocab::request::Request;
-use crate::vocab::session::Query;
-use crate::vocab::stats::{Outcome as Counted, Stats};
+use crate::vocab::stats::Stats;
 pub use caches::Caches;
-use session_store::{Credential, SessionStore};
+use std::fmt::Debug;
 use std::rc::Rc;
-
-/// A call an authenticator waits for: the single-flight key it leads, and which of its calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pending {
-    pub key: Key,
-    pub stage: Stage,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// The call that checks the caller's credentials.
-    Check,
-    /// A client-credentials grant for portcullis itself, before the check.
-    Grant,
-}
-
-impl Pending {
-    pub fn check(key: Key) -> Pending {
-        Pending {
-            key,
-            stage: Stage::Check,
-        }
-    }
-}
+pub use step::{AuthnStep, Then};
 
 /// The request as authenticators see it.
 pub struct Input<'a> {
@@ -74,62 +62,43 @@ pub struct Ctx<'a> {
     pub wake: &'a mut Vec<u32>,
 }
 
+/// One authenticator of a rule, built from its configuration.
+pub trait Authenticate: Debug {
+    /// Decides for this request, or asks for a call (`AuthnStep::Call`) whose answer goes to
+    /// the continuation it returns. `self` is shared: a continuation keeps the handler.
+    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep;
+    /// Entries of the VM's session cache it asks for; 0 when it caches no sessions.
+    fn session_cache_entries(&self) -> usize;
+}
+
+/// Builds one handler from its merged config (`null` when it has none).
+pub type Build =
+    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Rc<dyn Authenticate>, String>;
+
+/// Every authenticator this build knows, by its Oathkeeper name.
+pub const REGISTRY: &[(&str, Build)] = &[
+    ("anonymous", anonymous::build),
+    ("noop", noop::build),
+    ("unauthorized", unauthorized::build),
+    ("cookie_session", session_store::build_cookie),
+    ("bearer_token", session_store::build_bearer),
+    ("jwt", jwt::build),
+    ("oauth2_client_credentials", client_credentials::build),
+    ("oauth2_introspection", introspection::build),
+];
+
+/// A configured authenticator: its name (for stats and explanations) and the handler.
 #[derive(Debug, Clone)]
-pub enum Authenticator {
-    Anonymous(anonymous::Anonymous),
-    Noop,
-    Unauthorized,
-    /// `cookie_session` and `bearer_token`.
-    SessionStore(Box<SessionStore>),
-    Jwt(Box<jwt::Jwt>),
-    ClientCredentials(Box<client_credentials::ClientCredentials>),
-    Introspection(Box<introspection::Introspection>),
-}
-
-/// What an authenticator decided, or what it needs to decide.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AuthnStep {
-    NotResponsible,
-    Authenticated {
-        subject: String,
-        extra: Rc<serde_json::Value>,
-    },
-    Rejected(PipelineError),
-    /// Make this call; its answer goes to `resume` with the pending marker.
-    Call(Callout, Pending),
-    /// Another request is making the same call; start again when woken.
-    Wait,
-}
-
-impl AuthnStep {
-    /// The outcome a step settles, for stats; `None` while it still waits for a callout.
-    pub fn outcome(&self) -> Option<Counted> {
-        Some(match self {
-            AuthnStep::Authenticated { .. } => Counted::Responsible,
-            AuthnStep::NotResponsible => Counted::NotResponsible,
-            AuthnStep::Rejected(
-                PipelineError::Unauthorized(_)
-                | PipelineError::Forbidden(_)
-                | PipelineError::TooManyRequests(_),
-            ) => Counted::Rejected,
-            AuthnStep::Rejected(_) => Counted::Error,
-            AuthnStep::Call(..) | AuthnStep::Wait => return None,
-        })
-    }
+pub struct Authenticator {
+    name: &'static str,
+    handler: Rc<dyn Authenticate>,
 }
 
 impl Authenticator {
     /// The handler names this build knows, for config errors.
-    pub const NAMES: &'static [&'static str] = &[
-        "anonymous",
-        "noop",
-        "unauthorized",
-        "cookie_session",
-        "bearer_token",
-        "jwt",
-        "oauth2_client_credentials",
-        "oauth2_introspection",
-    ];
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        REGISTRY.iter().map(|(name, _)| *name)
+    }
 
     pub fn build(
         name: &str,
@@ -137,126 +106,33 @@ impl Authenticator {
         clusters: &Clusters,
         jwks: &mut JwksRegistry,
     ) -> Result<Authenticator, String> {
-        let de = |e: serde_json::Error| e.to_string();
-        Ok(match name {
-            "anonymous" => {
-                Authenticator::Anonymous(serde_json::from_value(or_empty(config)).map_err(de)?)
-            }
-            "noop" => Authenticator::Noop,
-            "unauthorized" => Authenticator::Unauthorized,
-            "cookie_session" | "bearer_token" => {
-                let credential = if name == "cookie_session" {
-                    Credential::Cookie
-                } else {
-                    Credential::Bearer
-                };
-                let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
-                Authenticator::SessionStore(Box::new(SessionStore::build(
-                    credential, raw, clusters,
-                )?))
-            }
-            "jwt" => {
-                let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
-                Authenticator::Jwt(Box::new(jwt::Jwt::build(raw, clusters, jwks)?))
-            }
-            "oauth2_client_credentials" => {
-                let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
-                Authenticator::ClientCredentials(Box::new(
-                    client_credentials::ClientCredentials::build(raw, clusters)?,
-                ))
-            }
-            "oauth2_introspection" => {
-                let raw = serde_json::from_value(or_empty(config)).map_err(de)?;
-                Authenticator::Introspection(Box::new(introspection::Introspection::build(
-                    raw, clusters,
-                )?))
-            }
-            other => return Err(format!("unknown authenticator {other:?}")),
+        let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
+            return Err(format!("unknown authenticator {name:?}"));
+        };
+        Ok(Authenticator {
+            name,
+            handler: build(or_empty(config), clusters, jwks)?,
         })
     }
 
     /// The handler name, for stats.
     pub fn name(&self) -> &'static str {
-        match self {
-            Authenticator::Anonymous(_) => "anonymous",
-            Authenticator::Noop => "noop",
-            Authenticator::Unauthorized => "unauthorized",
-            Authenticator::SessionStore(s) => match s.credential {
-                Credential::Cookie => "cookie_session",
-                Credential::Bearer => "bearer_token",
-            },
-            Authenticator::Jwt(_) => "jwt",
-            Authenticator::ClientCredentials(_) => "oauth2_client_credentials",
-            Authenticator::Introspection(_) => "oauth2_introspection",
-        }
+        self.name
     }
 
     pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
-        let headers = &input.request.headers;
-        match self {
-            Authenticator::Anonymous(a) => {
-                if headers.get("authorization").is_some_and(|v| !v.is_empty()) {
-                    AuthnStep::NotResponsible
-                } else {
-                    AuthnStep::Authenticated {
-                        subject: a.subject.clone(),
-                        extra: Rc::new(serde_json::Value::Null),
-                    }
-                }
-            }
-            Authenticator::Noop => AuthnStep::Authenticated {
-                subject: String::new(),
-                extra: Rc::new(serde_json::Value::Null),
-            },
-            Authenticator::Unauthorized => AuthnStep::Rejected(PipelineError::Unauthorized(None)),
-            Authenticator::SessionStore(s) => {
-                let responsible = match s.credential {
-                    Credential::Cookie => s.has_cookie(input),
-                    Credential::Bearer => {
-                        token::extract(s.token_from.as_ref(), headers, Query(input.query))
-                            .is_some_and(|t| t.starts_with(&s.prefix))
-                    }
-                };
-                if responsible {
-                    s.start(input, ctx)
-                } else {
-                    AuthnStep::NotResponsible
-                }
-            }
-            Authenticator::Jwt(j) => j.start(input, ctx),
-            Authenticator::ClientCredentials(c) => c.start(input, ctx),
-            Authenticator::Introspection(i) => i.start(input, ctx),
-        }
-    }
-
-    /// Continues after a callout `start` (or an earlier `resume`) asked for.
-    pub fn resume(
-        &self,
-        input: &Input<'_>,
-        pending: Pending,
-        result: CalloutResult,
-        ctx: &mut Ctx<'_>,
-    ) -> AuthnStep {
-        match self {
-            Authenticator::SessionStore(s) => s.resume(&pending.key, result, ctx),
-            Authenticator::ClientCredentials(c) => c.resume(input, &pending.key, result, ctx),
-            Authenticator::Introspection(i) => i.resume(input, pending, result, ctx),
-            _ => AuthnStep::Rejected(PipelineError::Internal(
-                "authenticator received an unexpected callout response".to_string(),
-            )),
-        }
+        Rc::clone(&self.handler).start(input, ctx)
     }
 
     /// The largest session cache any of its handlers asks for.
     pub fn session_cache_entries(&self) -> usize {
-        match self {
-            Authenticator::SessionStore(s) => s.max_entries,
-            Authenticator::ClientCredentials(_) | Authenticator::Introspection(_) => {
-                session_store::DEFAULT_MAX_ENTRIES
-            }
-            _ => 0,
-        }
+        self.handler.session_cache_entries()
     }
+}
+
+/// Reads a handler's config into its raw form; the error is serde's, naming the field.
+pub fn parse<T: serde::de::DeserializeOwned>(config: serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(config).map_err(|e| e.to_string())
 }
 
 /// Answers from the session cache when `cached` and it holds the key, parks the request behind

@@ -4,14 +4,15 @@
 
 use super::gjson;
 use super::token::TokenFrom;
-use super::{settle, through_cache, AuthnStep, Ctx, Input, Pending};
+use super::{parse, settle, through_cache, Authenticate, AuthnStep, Ctx, Input, Then};
 use crate::cache::digest::{digest, Hasher};
+use crate::cache::jwks::JwksRegistry;
 use crate::cache::session::{Key, Outcome};
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
-use crate::vocab::callout::Target;
-use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::rejection::PipelineError;
+use crate::vocab::session::Query;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -83,6 +84,30 @@ pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 pub enum Credential {
     Cookie,
     Bearer,
+}
+
+pub fn build_cookie(
+    config: serde_json::Value,
+    clusters: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Authenticate>, String> {
+    Ok(Rc::new(SessionStore::build(
+        Credential::Cookie,
+        parse(config)?,
+        clusters,
+    )?))
+}
+
+pub fn build_bearer(
+    config: serde_json::Value,
+    clusters: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Authenticate>, String> {
+    Ok(Rc::new(SessionStore::build(
+        Credential::Bearer,
+        parse(config)?,
+        clusters,
+    )?))
 }
 
 #[derive(Debug, Clone)]
@@ -262,16 +287,20 @@ impl SessionStore {
         h.finish()
     }
 
-    pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
-        let callout = self.callout(input);
-        let key = self.key(&callout);
-        let cached = self.ttl_ms.is_some() || self.negative_ttl_ms.is_some();
-        through_cache(ctx, &key, cached, |_| {
-            AuthnStep::Call(callout, Pending::check(key))
-        })
+    /// Whether the request carries the credential this handler is about.
+    fn responsible(&self, input: &Input<'_>) -> bool {
+        match self.credential {
+            Credential::Cookie => self.has_cookie(input),
+            Credential::Bearer => super::token::extract(
+                self.token_from.as_ref(),
+                &input.request.headers,
+                Query(input.query),
+            )
+            .is_some_and(|t| t.starts_with(&self.prefix)),
+        }
     }
 
-    pub fn resume(&self, key: &Key, result: CalloutResult, ctx: &mut Ctx<'_>) -> AuthnStep {
+    fn resume(&self, key: &Key, result: CalloutResult, ctx: &mut Ctx<'_>) -> AuthnStep {
         let (outcome, cache_ms) = self.judge(result);
         let until =
             cache_ms.map(|(ttl, expires)| (ctx.now_ms + ttl).min(expires.unwrap_or(u64::MAX)));
@@ -358,5 +387,24 @@ impl SessionStore {
             },
             self.ttl_ms.map(|t| (t, expires)),
         )
+    }
+}
+
+impl Authenticate for SessionStore {
+    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+        if !self.responsible(input) {
+            return AuthnStep::NotResponsible;
+        }
+        let callout = self.callout(input);
+        let key = self.key(&callout);
+        let cached = self.ttl_ms.is_some() || self.negative_ttl_ms.is_some();
+        through_cache(ctx, &key, cached, |_| {
+            let then = Then::new(key, move |result, ctx| self.resume(&key, result, ctx));
+            AuthnStep::Call(callout, then)
+        })
+    }
+
+    fn session_cache_entries(&self) -> usize {
+        self.max_entries
     }
 }

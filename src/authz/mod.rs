@@ -1,95 +1,115 @@
 //! Authorizers: whether the authenticated subject may proceed. `allow` and `deny` decide at
 //! once; `remote` and `remote_json` ask a policy service (Ory Keto) with a callout.
+//!
+//! # Adding an authorizer
+//! 1. A file here: a type implementing [`Authorize`] (no provided methods: the compiler asks
+//!    for every piece) and a `build` function from its merged JSON config.
+//! 2. One line in [`REGISTRY`].
+//! 3. Scenario-table cases and a README configuration-reference entry.
 
+pub mod allow;
+pub mod deny;
 pub mod remote;
 
 use crate::config::clusters::Clusters;
+use crate::config::merge::or_empty;
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
-use remote::Remote;
-
-#[derive(Debug, Clone)]
-pub enum Authorizer {
-    Allow,
-    Deny,
-    Remote(Box<Remote>),
-}
+use std::fmt::Debug;
+use std::rc::Rc;
 
 /// What an authorizer decided, or the call it needs first.
 pub enum AuthzStep {
     /// Allowed; these headers go upstream (a remote authorizer's forwarded answer headers).
     Allow(Vec<(String, String)>),
     Deny(PipelineError),
-    Call(Callout),
+    /// Make this call; its answer goes to the continuation.
+    Call(Callout, Then),
+}
+
+/// An authorizer's continuation: its verdict on the call's answer.
+pub struct Then(Box<dyn FnOnce(CalloutResult) -> AuthzStep>);
+
+impl Then {
+    pub fn new(verdict: impl FnOnce(CalloutResult) -> AuthzStep + 'static) -> Then {
+        Then(Box::new(verdict))
+    }
+
+    pub fn resume(self, result: CalloutResult) -> AuthzStep {
+        (self.0)(result)
+    }
+}
+
+/// A rule's authorizer, built from its configuration.
+pub trait Authorize: Debug {
+    /// Decides for this session, or asks for a call. `body` is the request body when
+    /// `needs_body`, else empty.
+    fn start(self: Rc<Self>, session: &Session<'_>, body: &[u8]) -> AuthzStep;
+    /// Whether deciding needs the whole request body, which the proxy must hold back for it.
+    fn needs_body(&self) -> bool;
+    /// Headers it may set upstream, lowercase (anti-spoofing strips them elsewhere).
+    fn header_names(&self) -> &[String];
+}
+
+/// Builds one authorizer from its merged config (`null` when it has none).
+pub type Build = fn(serde_json::Value, &Clusters) -> Result<Rc<dyn Authorize>, String>;
+
+/// Every authorizer this build knows, by its Oathkeeper name.
+pub const REGISTRY: &[(&str, Build)] = &[
+    ("allow", allow::build),
+    ("deny", deny::build),
+    ("remote", remote::build_remote),
+    ("remote_json", remote::build_remote_json),
+    ("keto_engine_acp_ory", |_, _| {
+        Err(
+            "keto_engine_acp_ory is deprecated upstream (Keto no longer has the ACP engine); \
+             use remote_json with Keto's POST /relation-tuples/check instead"
+                .to_string(),
+        )
+    }),
+];
+
+/// A configured authorizer: its name and the handler.
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    name: &'static str,
+    handler: Rc<dyn Authorize>,
 }
 
 impl Authorizer {
-    pub const NAMES: &'static [&'static str] = &[
-        "allow",
-        "deny",
-        "remote",
-        "remote_json",
-        "keto_engine_acp_ory",
-    ];
+    /// The handler names this build knows, for config errors.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        REGISTRY.iter().map(|(name, _)| *name)
+    }
 
     pub fn build(
         name: &str,
         config: serde_json::Value,
         clusters: &Clusters,
     ) -> Result<Authorizer, String> {
-        match name {
-            "allow" => Ok(Authorizer::Allow),
-            "deny" => Ok(Authorizer::Deny),
-            "remote" => Ok(Authorizer::Remote(Box::new(Remote::build(
-                "remote", config, clusters,
-            )?))),
-            "remote_json" => Ok(Authorizer::Remote(Box::new(Remote::build(
-                "remote_json",
-                config,
-                clusters,
-            )?))),
-            "keto_engine_acp_ory" => Err(
-                "keto_engine_acp_ory is deprecated upstream (Keto no longer has the ACP engine); \
-                 use remote_json with Keto's POST /relation-tuples/check instead"
-                    .to_string(),
-            ),
-            other => Err(format!("unknown authorizer {other:?}")),
-        }
+        let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
+            return Err(format!("unknown authorizer {name:?}"));
+        };
+        Ok(Authorizer {
+            name,
+            handler: build(or_empty(config), clusters)?,
+        })
     }
 
-    /// Whether deciding needs the whole request body (`remote`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     pub fn needs_body(&self) -> bool {
-        matches!(self, Authorizer::Remote(r) if r.needs_body())
+        self.handler.needs_body()
     }
 
-    /// `body` is the request body when `needs_body`, else empty.
     pub fn start(&self, session: &Session<'_>, body: &[u8]) -> AuthzStep {
-        match self {
-            Authorizer::Allow => AuthzStep::Allow(Vec::new()),
-            Authorizer::Deny => AuthzStep::Deny(PipelineError::Forbidden(None)),
-            Authorizer::Remote(r) => match r.callout(session, body) {
-                Ok(c) => AuthzStep::Call(c),
-                Err(e) => AuthzStep::Deny(e),
-            },
-        }
+        Rc::clone(&self.handler).start(session, body)
     }
 
-    /// The verdict in the answer to the call `start` asked for.
-    pub fn resume(&self, result: CalloutResult) -> Result<Vec<(String, String)>, PipelineError> {
-        match self {
-            Authorizer::Remote(r) => r.verdict(result),
-            _ => Err(PipelineError::Internal(
-                "authorizer received an unexpected callout response".into(),
-            )),
-        }
-    }
-
-    /// Headers this authorizer may set upstream (for anti-spoofing).
     pub fn header_names(&self) -> &[String] {
-        match self {
-            Authorizer::Remote(r) => &r.forward,
-            _ => &[],
-        }
+        self.handler.header_names()
     }
 }

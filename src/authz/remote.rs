@@ -3,15 +3,16 @@
 //! `remote` posts the original request body. 200 allows (copying the listed response headers
 //! upstream), 403 denies, 429 is passed on, anything else is an error.
 
+use super::{Authorize, AuthzStep, Then};
 use crate::config::clusters::Clusters;
 use crate::template::Template;
-use crate::vocab::callout::Target;
-use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::effect::{valid_header_name, valid_header_value};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +46,21 @@ pub struct Remote {
     body: Body,
     headers: Vec<(String, Template)>,
     /// Lowercase names copied from the answer into the upstream request.
-    pub forward: Vec<String>,
+    forward: Vec<String>,
+}
+
+pub fn build_remote(
+    config: serde_json::Value,
+    clusters: &Clusters,
+) -> Result<Rc<dyn Authorize>, String> {
+    Ok(Rc::new(Remote::build("remote", config, clusters)?))
+}
+
+pub fn build_remote_json(
+    config: serde_json::Value,
+    clusters: &Clusters,
+) -> Result<Rc<dyn Authorize>, String> {
+    Ok(Rc::new(Remote::build("remote_json", config, clusters)?))
 }
 
 impl Remote {
@@ -90,13 +105,8 @@ impl Remote {
         })
     }
 
-    /// Whether the call needs the request body, which the proxy must hold back for it.
-    pub fn needs_body(&self) -> bool {
-        matches!(self.body, Body::Request)
-    }
-
     /// The check to make for this session; `body` is the request body (`remote` only).
-    pub fn callout(&self, session: &Session<'_>, body: &[u8]) -> Result<Callout, PipelineError> {
+    fn callout(&self, session: &Session<'_>, body: &[u8]) -> Result<Callout, PipelineError> {
         let render = |t: &Template, what: &str| {
             t.render(session)
                 .map_err(|e| PipelineError::Internal(format!("{} {what}: {e}", self.name)))
@@ -139,7 +149,7 @@ impl Remote {
     }
 
     /// The verdict in the answer: the headers to forward upstream, or why not.
-    pub fn verdict(&self, result: CalloutResult) -> Result<Vec<(String, String)>, PipelineError> {
+    fn verdict(&self, result: CalloutResult) -> Result<Vec<(String, String)>, PipelineError> {
         let (status, headers) = match result {
             CalloutResult::Failed => {
                 return Err(PipelineError::Unavailable(format!(
@@ -174,5 +184,28 @@ impl Remote {
                 self.name
             ))),
         }
+    }
+}
+
+impl Authorize for Remote {
+    fn start(self: Rc<Self>, session: &Session<'_>, body: &[u8]) -> AuthzStep {
+        match self.callout(session, body) {
+            Ok(call) => AuthzStep::Call(
+                call,
+                Then::new(move |result| match self.verdict(result) {
+                    Ok(forwarded) => AuthzStep::Allow(forwarded),
+                    Err(e) => AuthzStep::Deny(e),
+                }),
+            ),
+            Err(e) => AuthzStep::Deny(e),
+        }
+    }
+
+    fn needs_body(&self) -> bool {
+        matches!(self.body, Body::Request)
+    }
+
+    fn header_names(&self) -> &[String] {
+        &self.forward
     }
 }

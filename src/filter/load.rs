@@ -125,7 +125,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
     let mut identity_headers: BTreeSet<String> = BTreeSet::new();
     for rule in &rules {
         for m in &rule.mutators {
-            identity_headers.extend(m.header_names().map(str::to_string));
+            identity_headers.extend(m.header_names().into_iter().map(str::to_string));
         }
         identity_headers.extend(rule.authorizer.header_names().iter().cloned());
     }
@@ -304,7 +304,7 @@ fn compile_rule(
         "authenticators",
         ctx.authenticators,
         &raw.authenticators,
-        Authenticator::NAMES,
+        &Authenticator::names().collect::<Vec<_>>(),
         |name, config| Authenticator::build(name, config, ctx.clusters, jwks),
     )?;
 
@@ -316,7 +316,12 @@ fn compile_rule(
     })?;
     let field = format!("authorizer ({})", authz.handler);
     let config = ctx
-        .merged("authorizers", ctx.authorizers, &authz, Authorizer::NAMES)
+        .merged(
+            "authorizers",
+            ctx.authorizers,
+            &authz,
+            &Authorizer::names().collect::<Vec<_>>(),
+        )
         .map_err(|e| err(field.clone(), e))?;
     let authorizer = Authorizer::build(&authz.handler, config, ctx.clusters)
         .map_err(|e| err(field.clone(), e))?;
@@ -335,7 +340,7 @@ fn compile_rule(
         "mutators",
         ctx.mutators,
         &raw.mutators,
-        Mutator::NAMES,
+        &Mutator::names().collect::<Vec<_>>(),
         |name, config| Mutator::build(name, config, ctx.clusters, jwks),
     )?;
     let errors = ctx.list(

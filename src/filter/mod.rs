@@ -58,7 +58,7 @@ impl Filter {
         let signs = rules
             .iter()
             .flat_map(|r| r.mutators.iter())
-            .any(|m| matches!(m, Mutator::IdToken(_)));
+            .any(Mutator::signs);
         let reads_remote_ip = rules
             .iter()
             .flat_map(|r| r.errors.iter())

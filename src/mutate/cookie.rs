@@ -1,6 +1,9 @@
 //! `cookie`: rewrites the `Cookie` header the upstream receives — the rule's cookies, rendered
 //! from the session, first; then the caller's cookies whose names the rule does not set.
 
+use super::{Ctx, Mutate, MutateStep};
+use crate::cache::jwks::JwksRegistry;
+use crate::config::clusters::Clusters;
 use crate::template::Template;
 use crate::vocab::cookies::cookies;
 use crate::vocab::effect::valid_header_name;
@@ -8,6 +11,7 @@ use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +22,32 @@ struct CookieConfig {
 #[derive(Debug, Clone)]
 pub struct CookieMutator {
     cookies: Vec<(String, Template)>,
+}
+
+pub fn build(
+    config: serde_json::Value,
+    _: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Mutate>, String> {
+    Ok(Rc::new(CookieMutator::build(config)?))
+}
+
+impl Mutate for CookieMutator {
+    fn start(self: Rc<Self>, session: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
+        self.mutate(session).into()
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        vec!["cookie"]
+    }
+
+    fn signs(&self) -> bool {
+        false
+    }
+
+    fn public_key(&self, _: &mut Ctx<'_>) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 impl CookieMutator {
@@ -35,7 +65,7 @@ impl CookieMutator {
         Ok(CookieMutator { cookies })
     }
 
-    pub fn mutate(&self, session: &mut Session<'_>) -> Result<(), PipelineError> {
+    fn mutate(&self, session: &mut Session<'_>) -> Result<(), PipelineError> {
         let mut out = String::new();
         for (name, template) in &self.cookies {
             let value = template

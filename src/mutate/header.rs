@@ -1,11 +1,15 @@
 //! `header`: sets request headers from templates rendered against the session.
 
+use super::{Ctx, Mutate, MutateStep};
+use crate::cache::jwks::JwksRegistry;
+use crate::config::clusters::Clusters;
 use crate::template::Template;
 use crate::vocab::effect::valid_header_name;
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +21,32 @@ pub struct HeaderConfig {
 pub struct HeaderMutator {
     /// Lowercase header name and its compiled template.
     pub headers: Vec<(String, Template)>,
+}
+
+pub fn build(
+    config: serde_json::Value,
+    _: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Mutate>, String> {
+    Ok(Rc::new(HeaderMutator::build(config)?))
+}
+
+impl Mutate for HeaderMutator {
+    fn start(self: Rc<Self>, session: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
+        self.mutate(session).into()
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        self.headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    fn signs(&self) -> bool {
+        false
+    }
+
+    fn public_key(&self, _: &mut Ctx<'_>) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 impl HeaderMutator {
@@ -41,7 +71,7 @@ impl HeaderMutator {
         Ok(HeaderMutator { headers })
     }
 
-    pub fn mutate(&self, session: &mut Session<'_>) -> Result<(), PipelineError> {
+    fn mutate(&self, session: &mut Session<'_>) -> Result<(), PipelineError> {
         for (name, template) in &self.headers {
             let value = template
                 .render(&*session)

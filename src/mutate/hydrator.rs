@@ -1,11 +1,14 @@
 //! `hydrator`: sends the authentication session, as JSON, to an API that may enrich it, and
 //! continues with the session it answers (same subject required). Answers can be cached.
 
+use super::{Ctx, Mutate, MutateStep, Then};
+use crate::cache::digest::{digest, Digest};
+use crate::cache::jwks::JwksRegistry;
 use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
-use crate::vocab::callout::Target;
-use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::rejection::PipelineError;
+use crate::vocab::request::Headers;
 use crate::vocab::session::Session;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -59,13 +62,84 @@ pub struct Hydrator {
     url: String,
     authorization: Option<String>,
     /// How long answers are cached; `None` when caching is off.
-    pub cache_ms: Option<u64>,
+    cache_ms: Option<u64>,
 }
 
 /// Oathkeeper's default hydrator cache ttl.
 const DEFAULT_CACHE_MS: u64 = 60_000;
 
+pub fn build(
+    config: Value,
+    clusters: &Clusters,
+    _: &mut JwksRegistry,
+) -> Result<Rc<dyn Mutate>, String> {
+    Ok(Rc::new(Hydrator::build(config, clusters)?))
+}
+
+impl Mutate for Hydrator {
+    fn start(self: Rc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep {
+        let (callout, key) = self.callout(session);
+        let key = digest(&key);
+        if self.cache_ms.is_some() {
+            if let Some(hit) = ctx.caches.hydrations.get(&key, ctx.now_ms) {
+                hit.clone().apply(session);
+                return MutateStep::Done;
+            }
+        }
+        let then = Then::new(move |result, session, ctx| self.hydrated(key, result, session, ctx));
+        MutateStep::Call(callout, then)
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    fn signs(&self) -> bool {
+        false
+    }
+
+    fn public_key(&self, _: &mut Ctx<'_>) -> Option<Value> {
+        None
+    }
+}
+
+impl Hydrated {
+    /// The session continues with what the API answered.
+    fn apply(self, session: &mut Session<'_>) {
+        session.extra = self.extra;
+        session.header = Headers::new(self.header);
+    }
+}
+
 impl Hydrator {
+    /// The API's answer: cached under `key` (when caching is on), then applied.
+    fn hydrated(
+        &self,
+        key: Digest,
+        result: CalloutResult,
+        session: &mut Session<'_>,
+        ctx: &mut Ctx<'_>,
+    ) -> MutateStep {
+        let hydrated = match Self::answer(result, &session.subject) {
+            Ok(h) => h,
+            Err(e) => return MutateStep::Failed(e),
+        };
+        if let Some(ttl) = self.cache_ms {
+            let bytes = 256
+                + hydrated
+                    .header
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
+            let until = ctx.now_ms + ttl;
+            ctx.caches
+                .hydrations
+                .insert(key, hydrated.clone(), bytes, until);
+        }
+        hydrated.apply(session);
+        MutateStep::Done
+    }
+
     pub fn build(config: Value, clusters: &Clusters) -> Result<Hydrator, String> {
         let raw: RawConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
         let target = clusters
@@ -119,7 +193,7 @@ impl Hydrator {
     }
 
     /// The call to make, and the cache key of its answer (the body, the credentials, the URL).
-    pub fn callout(&self, session: &Session<'_>) -> (Callout, Vec<u8>) {
+    fn callout(&self, session: &Session<'_>) -> (Callout, Vec<u8>) {
         let body = Self::body(session);
         let mut path = self.target.path.clone();
         let query = session.match_context.url.query.0;
@@ -158,7 +232,7 @@ impl Hydrator {
     }
 
     /// What the API answered for `subject`.
-    pub fn answer(result: CalloutResult, subject: &str) -> Result<Hydrated, PipelineError> {
+    fn answer(result: CalloutResult, subject: &str) -> Result<Hydrated, PipelineError> {
         let invalid = || {
             PipelineError::Internal(
                 "The call to an external API returned an invalid JSON object".into(),

@@ -4,10 +4,9 @@
 //! `iss`, `nbf` and `sub` set here so a template cannot spoof them. A signed token is reused
 //! until less than a tenth of its ttl remains.
 
-use super::Caches;
+use super::{Caches, Ctx, Mutate, MutateStep};
 use crate::cache::digest::{Digest, Hasher};
-use crate::cache::jwks::JwksRegistry;
-use crate::cache::jwks::JwksStore;
+use crate::cache::jwks::{JwksRegistry, JwksStore};
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
 use crate::jose::signer::Signer;
@@ -38,7 +37,7 @@ const DEFAULT_TTL_MS: u64 = 15 * 60 * 1000;
 
 /// Where the signing key comes from.
 #[derive(Debug, Clone)]
-pub enum Keys {
+enum Keys {
     Inline(Rc<Signer>),
     /// A JWKS source the root context fetches.
     Fetched(usize),
@@ -46,7 +45,7 @@ pub enum Keys {
 
 #[derive(Debug, Clone)]
 pub struct IdToken {
-    pub keys: Keys,
+    keys: Keys,
     issuer: String,
     ttl_ms: u64,
     claims: Option<Template>,
@@ -59,6 +58,33 @@ pub struct IdToken {
 pub struct Minted {
     pub token: String,
     pub exp_ms: u64,
+}
+
+pub fn build(
+    config: Value,
+    clusters: &Clusters,
+    jwks: &mut JwksRegistry,
+) -> Result<Rc<dyn Mutate>, String> {
+    Ok(Rc::new(IdToken::build(config, clusters, jwks)?))
+}
+
+impl Mutate for IdToken {
+    fn start(self: Rc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep {
+        self.mutate(session, ctx.now_ms, ctx.caches, ctx.jwks)
+            .into()
+    }
+
+    fn header_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    fn signs(&self) -> bool {
+        true
+    }
+
+    fn public_key(&self, ctx: &mut Ctx<'_>) -> Option<Value> {
+        self.signer(ctx.caches, ctx.jwks).ok()?.public.clone()
+    }
 }
 
 impl IdToken {
@@ -110,11 +136,7 @@ impl IdToken {
     }
 
     /// The signer, parsed again only when the fetched JWKS changed.
-    pub fn signer(
-        &self,
-        caches: &mut Caches,
-        jwks: &JwksStore,
-    ) -> Result<Rc<Signer>, PipelineError> {
+    fn signer(&self, caches: &mut Caches, jwks: &JwksStore) -> Result<Rc<Signer>, PipelineError> {
         let source = match &self.keys {
             Keys::Inline(s) => return Ok(Rc::clone(s)),
             Keys::Fetched(source) => *source,
@@ -137,7 +159,7 @@ impl IdToken {
         Ok(signer)
     }
 
-    pub fn mutate(
+    fn mutate(
         &self,
         session: &mut Session<'_>,
         now_ms: u64,
