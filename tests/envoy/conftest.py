@@ -134,3 +134,21 @@ def upstream_saw(response):
     """What the echo upstream received (the response body of a forwarded request)."""
     assert response.status == 200, (response.status, response.body)
     return response.json()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many scenario-table cases ran in Envoy (test_tables.py), whatever -s says."""
+    tables = sys.modules.get("test_tables")
+    if tables is not None:
+        tables.summary(terminalreporter.write_line)
+
+
+def pytest_sessionfinish(session):
+    """Under CI every table must be reached when test_tables.py runs."""
+    tables = sys.modules.get("test_tables")
+    if tables is None or not tables.ci() or session.exitstatus != 0:
+        return
+    left_out = tables.unreached()
+    if left_out:
+        session.config.get_terminal_writer().line(f"scenario tables never run in Envoy: {left_out}", red=True)
+        session.exitstatus = 1
