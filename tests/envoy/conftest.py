@@ -64,7 +64,8 @@ class StandIn:
     def _post(self, path, body):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
-        urllib.request.urlopen(req, timeout=5).read()
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read()
 
     def control(self, **kw):
         self._post("/__control", kw)
@@ -150,5 +151,7 @@ def pytest_sessionfinish(session):
         return
     left_out = tables.unreached()
     if left_out:
-        session.config.get_terminal_writer().line(f"scenario tables never run in Envoy: {left_out}", red=True)
+        writer = session.config.get_terminal_writer()
+        writer.line()
+        writer.line(f"scenario tables never run in Envoy: {left_out}", red=True)
         session.exitstatus = 1

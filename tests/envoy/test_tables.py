@@ -17,13 +17,12 @@ What this tier cannot see or set, and how it copes:
 import json
 import os
 import time
-import urllib.request
 from collections import Counter
 
 import pytest
 import yaml
 
-from conftest import ROOT, request, require_envoy, serve
+from conftest import ROOT, StandIn, request, require_envoy, serve
 import envoy_harness
 import mint
 
@@ -111,27 +110,14 @@ def wasm_options(table):
     return None
 
 
-class Scripted:
+class Scripted(StandIn):
     """The scripted stand-in: one listener per cluster, answers in order, a record of calls."""
 
-    def __init__(self, port):
-        self.port = port
-
-    def _post(self, path, body):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read())
-
     def clusters(self, names):
-        return self._post("/__clusters", {"names": names})
+        return json.loads(self._post("/__clusters", {"names": names}))
 
     def script(self, answers, background=None):
         self._post("/__script", {"answers": answers, "background": background or {}})
-
-    def record(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/__calls", timeout=5) as r:
-            return json.loads(r.read())
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +159,7 @@ class Tier:
         COUNTS[table["name"]]["starts"] += 1
         if background:
             deadline = time.time() + 10
-            while self.scripted.record()["background"] == 0:
+            while self.scripted.calls()["background"] == 0:
                 assert time.time() < deadline, "the JWKS was not fetched at start:\n" + self.envoy.log()
                 time.sleep(0.05)
 
@@ -337,7 +323,7 @@ def run_case(tier, scripted, table, case):
     callouts = case.get("callouts", [])
     scripted.script([answer(c["respond"], shift) for c in callouts])
     response = send(envoy, case["request"], shift)
-    calls = scripted.record()["calls"]
+    calls = scripted.calls()["calls"]
     if len(calls) < len(callouts) and tier.dirty:
         raise Stale()
     tier.dirty |= bool(calls)
