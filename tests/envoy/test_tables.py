@@ -30,7 +30,6 @@ SCENARIOS = ROOT / "tests/scenarios"
 DEFAULT_TIME = 1700000000
 TIME_CLAIMS = ("exp", "nbf", "iat")
 
-CLOCK = "needs the table's fixed clock; Envoy's is real"
 PEER = "sets the downstream address; Envoy's peer is always 127.0.0.1"
 METHOD = "a method that is not uppercase: Envoy's HTTP/1 codec refuses it with its own 400 " \
          "(test_confusion.py sends it over HTTP/2)"
@@ -83,16 +82,19 @@ def config_text(table):
     return json.dumps(table.get("config"))
 
 
-def cluster_names(table):
-    """The clusters the table's config names (`clusters:` values)."""
+def parsed_config(table):
+    """The table's config as data; {} when it is not a mapping (some config_error tables)."""
     try:
         config = yaml.safe_load(config_text(table))
     except yaml.YAMLError:
-        return []
-    if not isinstance(config, dict):
-        return []
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def cluster_names(table):
+    """The clusters the table's config names (`clusters:` values)."""
     names = []
-    for target in (config.get("clusters") or {}).values():
+    for target in (parsed_config(table).get("clusters") or {}).values():
         name = target["cluster"] if isinstance(target, dict) else target
         if name not in names:
             names.append(name)
@@ -100,11 +102,8 @@ def cluster_names(table):
 
 
 def wasm_options(table):
-    try:
-        config = yaml.safe_load(config_text(table))
-        envoy = config.get("envoy") or {}
-    except (yaml.YAMLError, AttributeError):
-        return None
+    """What the config's `envoy:` section says Envoy's wasm filter is set to."""
+    envoy = parsed_config(table).get("envoy") or {}
     if envoy.get("allow_on_headers_stop_iteration"):
         return {"allow_on_headers_stop_iteration": True}
     return None
