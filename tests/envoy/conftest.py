@@ -64,7 +64,8 @@ class StandIn:
     def _post(self, path, body):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
-        urllib.request.urlopen(req, timeout=5).read()
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read()
 
     def control(self, **kw):
         self._post("/__control", kw)
@@ -134,3 +135,23 @@ def upstream_saw(response):
     """What the echo upstream received (the response body of a forwarded request)."""
     assert response.status == 200, (response.status, response.body)
     return response.json()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many scenario-table cases ran in Envoy (test_tables.py), whatever -s says."""
+    tables = sys.modules.get("test_tables")
+    if tables is not None:
+        tables.summary(terminalreporter.write_line)
+
+
+def pytest_sessionfinish(session):
+    """Under CI every table must be reached when test_tables.py runs."""
+    tables = sys.modules.get("test_tables")
+    if tables is None or not tables.ci() or session.exitstatus != 0:
+        return
+    left_out = tables.unreached()
+    if left_out:
+        writer = session.config.get_terminal_writer()
+        writer.line()
+        writer.line(f"scenario tables never run in Envoy: {left_out}", red=True)
+        session.exitstatus = 1

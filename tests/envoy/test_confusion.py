@@ -225,6 +225,13 @@ def test_double_encoded_and_backslash_paths_are_a_400(envoy, path):
     assert status == 400, (path, status, body)
 
 
+def test_a_request_without_a_host_is_not_forwarded(envoy):
+    # HTTP/1.1 cannot omit :authority otherwise; the one play1-anonymous case test_tables.py skips.
+    status, body = raw(envoy.port, b"GET /public/x HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert status >= 400, (status, body)
+    assert body is None or "path" not in body, "not the echo"
+
+
 def test_a_mixed_case_method_over_http1_is_refused_by_envoy(envoy):
     assert get1(envoy.port, "/admin", "echo.example.com", method="gEt")[0] == 400
 

@@ -1,9 +1,9 @@
 """Header injection through real Envoy: a session store whose identity traits carry CR, LF and
 NUL never gets a header split or smuggled upstream. The upstream here records the raw bytes of
 each request head, so a smuggled `x-admin` line would be seen even if a parser merged it.
-Error bodies and redirects with hostile input are checked too."""
+Redirects with hostile input are checked too; the status and JSON of each hostile case (and a
+hostile x-request-id in an error body) are tests/scenarios/injection-headers.yaml, in Envoy too."""
 
-import json
 import socket
 import threading
 import urllib.parse
@@ -155,22 +155,6 @@ def test_no_upstream_head_ever_carried_a_smuggled_header(envoy, raw_upstream):
         request(envoy.port, "/a", headers=session(token))
     assert len(raw_upstream.heads) == 1, "only the plain session went upstream"
     assert all(b"x-admin" not in h.lower() for h in raw_upstream.heads)
-
-
-def test_an_encoded_crlf_in_the_path_is_a_400_from_the_path_normaliser(envoy, raw_upstream):
-    raw_upstream.heads.clear()
-    r = request(envoy.port, "/a%0d%0ax-admin:%201", headers=session("plain"))
-    assert r.status == 400
-    assert r.json()["error"]["message"] == "the request path contains a control character"
-    assert raw_upstream.heads == []
-
-
-def test_the_json_error_body_escapes_a_hostile_request_id(envoy):
-    hostile = '"</script><script>alert(1)</script>'
-    r = request(envoy.port, "/", host="nothing.example.com", headers=[("x-request-id", hostile)])
-    assert r.status == 404
-    assert b"<" not in r.body and b"\\u003c/script\\u003e" in r.body
-    assert json.loads(r.body)["error"]["request"] == hostile
 
 
 @pytest.mark.parametrize("path", ["//evil.com", "/%2F%2Fevil.com", "/%2f%2fevil.com/x", "/.//evil.com"])

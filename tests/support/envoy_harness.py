@@ -73,12 +73,14 @@ def stand_in_cluster(name, port):
             "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
 
 
-def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None, wasm_options=None):
+def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None, wasm_options=None,
+           clusters=None):
     """The bootstrap text: envoy/kratos.yaml with the ports filled and `filter_config` (the filter's
     configuration text, YAML or JSON) in place of Play 2. `filters=False` gives the same listener
     without portcullis; `block` replaces portcullis with other HTTP filters (YAML at any
     indentation, @NAME@ ports filled), for the benchmarks' comparisons; `wasm_options` adds fields
-    to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration)."""
+    to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration); `clusters` ({name: port})
+    points those clusters, new or not, at stand-ins on loopback."""
     values = dict(ports)
     values["WASM"] = str(WASM)
     bootstrap = load_bootstrap(BOOTSTRAP, values)
@@ -101,6 +103,9 @@ def render(filter_config, ports, runtime="v8", filters=True, route=None, block=N
     # Stand-ins only some tests and benchmarks use.
     bootstrap["static_resources"]["clusters"] += [stand_in_cluster("keto", ports["KETO_PORT"]),
                                                   stand_in_cluster("authz", ports["AUTHZ_PORT"])]
+    for name, port in (clusters or {}).items():
+        bootstrap["static_resources"]["clusters"] = [
+            c for c in bootstrap["static_resources"]["clusters"] if c["name"] != name] + [stand_in_cluster(name, port)]
     return json.dumps(bootstrap, indent=1)
 
 
@@ -110,7 +115,7 @@ class Envoy:
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
                  listen_port=None, block=None, authz_port=None, wasm_log_level=None, keto_port=None,
-                 wasm_options=None, bootstrap=None, values=None):
+                 wasm_options=None, bootstrap=None, values=None, clusters=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
@@ -128,7 +133,7 @@ class Envoy:
             # A shipped bootstrap as a user runs it: only its placeholders are filled.
             text = fill(Path(bootstrap).read_text(), {**ports, "WASM": str(WASM), **(values or {})})
         else:
-            text = render(filter_config, ports, runtime, filters, route, block, wasm_options)
+            text = render(filter_config, ports, runtime, filters, route, block, wasm_options, clusters)
         Path(self.config_path).write_text(text)
         self.log_path = os.path.join(self.dir, "envoy.log")
         self.concurrency = concurrency
