@@ -37,7 +37,11 @@ impl Object for Session {
             _ => None,
         }
     }
-    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+    fn method<'a>(
+        &'a self,
+        _: &str,
+        _: &[Value<'a>],
+    ) -> Option<Result<Value<'a>, portcullis::template::ExecError>> {
         None
     }
     fn display(&self, _: &mut String) {}

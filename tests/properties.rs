@@ -87,7 +87,11 @@ impl Object for Data {
             _ => None,
         }
     }
-    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+    fn method<'a>(
+        &'a self,
+        _: &str,
+        _: &[Value<'a>],
+    ) -> Option<Result<Value<'a>, portcullis::template::ExecError>> {
         None
     }
     fn display(&self, out: &mut String) {

@@ -3,6 +3,7 @@
 use super::{parse, Authenticate, AuthnStep, Ctx, Input};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use serde::Deserialize;
 use std::rc::Rc;
 
@@ -21,7 +22,7 @@ pub fn build(
     config: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(parse::<Anonymous>(config)?))
 }
 

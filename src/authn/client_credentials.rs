@@ -11,6 +11,7 @@ use crate::cache::jwks::JwksRegistry;
 use crate::cache::session::{Key, Outcome};
 use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::callout::Target;
 use crate::vocab::percent::query_unescape;
@@ -59,15 +60,15 @@ pub fn build(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(ClientCredentials::build(parse(config)?, clusters)?))
 }
 
 impl ClientCredentials {
-    pub fn build(raw: RawConfig, clusters: &Clusters) -> Result<ClientCredentials, String> {
+    pub fn build(raw: RawConfig, clusters: &Clusters) -> Result<ClientCredentials, Invalid> {
         let target = clusters
             .resolve(&raw.token_url)
-            .map_err(|e| format!("token_url: {e}"))?;
+            .map_err(|e| e.at("token_url"))?;
         Ok(ClientCredentials {
             target,
             token_url: raw.token_url,

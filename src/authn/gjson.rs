@@ -1,6 +1,7 @@
 //! The GJSON paths `subject_from` and `extra_from` use: dotted keys, array indexes, `\.` for a
 //! literal dot, `#` for an array's length, and `@this` for the whole document.
 
+use crate::config::{Invalid, Kind};
 use serde_json::Value;
 
 /// A path split once at configure time.
@@ -8,9 +9,9 @@ use serde_json::Value;
 pub struct Path(Vec<String>);
 
 impl Path {
-    pub fn parse(path: &str) -> Result<Path, String> {
+    pub fn parse(path: &str) -> Result<Path, Invalid> {
         if path.is_empty() {
-            return Err("the path is empty".to_string());
+            return Err(Invalid::whole(Kind::Explained("the path is empty")));
         }
         if path == "@this" {
             return Ok(Path(Vec::new()));
@@ -20,13 +21,16 @@ impl Path {
         let mut chars = path.chars();
         while let Some(c) = chars.next() {
             match c {
-                '\\' => cur.push(chars.next().ok_or("the path ends with \\")?),
-                '.' => parts.push(std::mem::take(&mut cur)),
-                '*' | '?' | '|' | '@' => {
-                    return Err(format!(
-                    "{path:?}: wildcards, queries and modifiers other than @this are not supported"
-                ))
+                '\\' => {
+                    let escaped = chars.next();
+                    cur.push(
+                        escaped.ok_or(Invalid::whole(Kind::Explained("the path ends with \\")))?,
+                    )
                 }
+                '.' => parts.push(std::mem::take(&mut cur)),
+                '*' | '?' | '|' | '@' => return Err(Invalid::whole(Kind::Parse(format!(
+                    "{path:?}: wildcards, queries and modifiers other than @this are not supported"
+                )))),
                 c => cur.push(c),
             }
         }

@@ -12,8 +12,10 @@ use crate::cache::jwks::JwksRegistry;
 use crate::cache::session::{Key, Outcome};
 use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
+use crate::config::{Invalid, Kind};
 use crate::jose::scope::Strategy;
 use crate::vocab::callout::{Callout, CalloutResult, Target};
+use crate::vocab::effect::{valid_header_name, valid_header_value};
 use crate::vocab::percent::query_escape;
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Query;
@@ -104,18 +106,24 @@ pub fn build(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(Introspection::build(parse(config)?, clusters)?))
 }
 
 impl Introspection {
-    pub fn build(raw: RawConfig, clusters: &Clusters) -> Result<Introspection, String> {
+    pub fn build(raw: RawConfig, clusters: &Clusters) -> Result<Introspection, Invalid> {
         let target = clusters
             .resolve(&raw.introspection_url)
-            .map_err(|e| format!("introspection_url: {e}"))?;
+            .map_err(|e| e.at("introspection_url"))?;
         let strategy_name = raw.scope_strategy.as_deref().unwrap_or("none");
         let strategy = Strategy::parse(strategy_name).ok_or_else(|| {
-            format!("scope_strategy: {strategy_name:?} is not hierarchic, exact, wildcard or none")
+            Invalid::new(
+                "scope_strategy",
+                Kind::NotOneOf {
+                    value: strategy_name.to_string(),
+                    accepted: "hierarchic, exact, wildcard or none".into(),
+                },
+            )
         })?;
         if let Some(t) = &raw.token_from {
             t.validate()?;
@@ -123,14 +131,16 @@ impl Introspection {
         let pre_authorization = match raw.pre_authorization {
             Some(p) if p.enabled => {
                 if p.client_id.is_empty() || p.client_secret.is_empty() || p.token_url.is_empty() {
-                    return Err(
-                        "pre_authorization: client_id, client_secret and token_url are required when it is enabled"
-                            .into(),
-                    );
+                    return Err(Invalid::new(
+                        "pre_authorization",
+                        Kind::Explained(
+                            "client_id, client_secret and token_url are required when it is enabled",
+                        ),
+                    ));
                 }
                 let target = clusters
                     .resolve(&p.token_url)
-                    .map_err(|e| format!("pre_authorization.token_url: {e}"))?;
+                    .map_err(|e| e.at("pre_authorization.token_url"))?;
                 let mut h = Hasher::default();
                 h.field(p.token_url.as_bytes())
                     .field(p.client_id.as_bytes())
@@ -152,13 +162,10 @@ impl Introspection {
         };
         let mut headers = Vec::with_capacity(raw.introspection_request_headers.len());
         for (name, value) in raw.introspection_request_headers {
-            if name
-                .bytes()
-                .any(|b| b.is_ascii_control() || b == b':' || b == b' ')
-                || value.bytes().any(|b| b.is_ascii_control())
-            {
-                return Err(format!(
-                    "introspection_request_headers: {name:?} is not a valid header"
+            if !valid_header_name(&name) || !valid_header_value(&value) {
+                return Err(Invalid::new(
+                    "introspection_request_headers",
+                    Kind::NotAHeader(name),
                 ));
             }
             headers.push((name.to_ascii_lowercase(), value));

@@ -7,6 +7,7 @@ use super::token::TokenFrom;
 use super::{parse, Authenticate, AuthnStep, Ctx, Input};
 use crate::cache::jwks::{JwksRegistry, Missing};
 use crate::config::clusters::Clusters;
+use crate::config::{Invalid, Kind};
 use crate::jose::claims::{self, Rules};
 use crate::jose::jwk::Jwk;
 use crate::jose::scope::Strategy;
@@ -79,7 +80,7 @@ pub fn build(
     config: serde_json::Value,
     clusters: &Clusters,
     jwks: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(Jwt::build(parse(config)?, clusters, jwks)?))
 }
 
@@ -98,9 +99,11 @@ impl Jwt {
         raw: RawConfig,
         clusters: &Clusters,
         registry: &mut JwksRegistry,
-    ) -> Result<Jwt, String> {
+    ) -> Result<Jwt, Invalid> {
         if raw.jwks_urls.is_empty() {
-            return Err("jwks_urls must list at least one URL".into());
+            return Err(Invalid::whole(Kind::Explained(
+                "jwks_urls must list at least one URL",
+            )));
         }
         if let Some(t) = &raw.token_from {
             t.validate()?;
@@ -117,14 +120,23 @@ impl Jwt {
             .iter()
             .find(|a| !ALGORITHMS.contains(&a.as_str()))
         {
-            return Err(format!(
-                "allowed_algorithms: {a:?} is not one of {}",
-                ALGORITHMS.join(", ")
+            return Err(Invalid::new(
+                "allowed_algorithms",
+                Kind::NotOneOf {
+                    value: a.clone(),
+                    accepted: format!("one of {}", ALGORITHMS.join(", ")),
+                },
             ));
         }
         let strategy = raw.scope_strategy.as_deref().unwrap_or("none");
         let scope_strategy = Strategy::parse(strategy).ok_or_else(|| {
-            format!("scope_strategy: {strategy:?} is not none, exact, hierarchic or wildcard")
+            Invalid::new(
+                "scope_strategy",
+                Kind::NotOneOf {
+                    value: strategy.to_string(),
+                    accepted: "none, exact, hierarchic or wildcard".into(),
+                },
+            )
         })?;
         Ok(Jwt {
             sources,

@@ -31,6 +31,7 @@ use crate::cache::session::{Key, Lookup, Outcome};
 use crate::cache::SharedData;
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
+use crate::config::{Invalid, Kind};
 use crate::vocab::request::Request;
 use crate::vocab::stats::Stats;
 pub use caches::Caches;
@@ -73,7 +74,7 @@ pub trait Authenticate: Debug {
 
 /// Builds one handler from its merged config (`null` when it has none).
 pub type Build =
-    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Rc<dyn Authenticate>, String>;
+    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Rc<dyn Authenticate>, Invalid>;
 
 /// Every authenticator this build knows, by its Oathkeeper name.
 pub const REGISTRY: &[(&str, Build)] = &[
@@ -105,9 +106,12 @@ impl Authenticator {
         config: serde_json::Value,
         clusters: &Clusters,
         jwks: &mut JwksRegistry,
-    ) -> Result<Authenticator, String> {
+    ) -> Result<Authenticator, Invalid> {
         let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
-            return Err(format!("unknown authenticator {name:?}"));
+            return Err(Invalid::whole(Kind::UnknownHandler {
+                name: name.to_string(),
+                known: Self::names().collect::<Vec<_>>().join(", "),
+            }));
         };
         Ok(Authenticator {
             name,
@@ -131,8 +135,8 @@ impl Authenticator {
 }
 
 /// Reads a handler's config into its raw form; the error is serde's, naming the field.
-pub fn parse<T: serde::de::DeserializeOwned>(config: serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(config).map_err(|e| e.to_string())
+pub fn parse<T: serde::de::DeserializeOwned>(config: serde_json::Value) -> Result<T, Invalid> {
+    serde_json::from_value(config).map_err(Invalid::shape)
 }
 
 /// Answers from the session cache when `cached` and it holds the key, parks the request behind

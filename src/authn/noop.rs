@@ -3,6 +3,7 @@
 use super::{Authenticate, AuthnStep, Ctx, Input};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use std::rc::Rc;
 
 #[derive(Debug)]
@@ -12,7 +13,7 @@ pub fn build(
     _: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(Noop))
 }
 

@@ -10,7 +10,9 @@ use crate::cache::jwks::JwksRegistry;
 use crate::cache::session::{Key, Outcome};
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
+use crate::config::{Invalid, Kind};
 use crate::vocab::callout::{Callout, CalloutResult, Target};
+use crate::vocab::effect::{valid_header_name, valid_header_value};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Query;
 use serde::Deserialize;
@@ -90,7 +92,7 @@ pub fn build_cookie(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(SessionStore::build(
         Credential::Cookie,
         parse(config)?,
@@ -102,7 +104,7 @@ pub fn build_bearer(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(SessionStore::build(
         Credential::Bearer,
         parse(config)?,
@@ -139,18 +141,20 @@ impl SessionStore {
         credential: Credential,
         raw: RawConfig,
         clusters: &Clusters,
-    ) -> Result<SessionStore, String> {
+    ) -> Result<SessionStore, Invalid> {
         let target = clusters
             .resolve(&raw.check_session_url)
-            .map_err(|e| format!("check_session_url: {e}"))?;
+            .map_err(|e| e.at("check_session_url"))?;
         match credential {
             Credential::Cookie if raw.token_from.is_some() || !raw.prefix.is_empty() => {
-                return Err(
-                    "token_from and prefix belong to bearer_token, not cookie_session".into(),
-                )
+                return Err(Invalid::whole(Kind::Explained(
+                    "token_from and prefix belong to bearer_token, not cookie_session",
+                )))
             }
             Credential::Bearer if !raw.only.is_empty() => {
-                return Err("only belongs to cookie_session, not bearer_token".into())
+                return Err(Invalid::whole(Kind::Explained(
+                    "only belongs to cookie_session, not bearer_token",
+                )))
             }
             _ => {}
         }
@@ -170,13 +174,10 @@ impl SessionStore {
             forward.push(implied.to_string());
         }
         for (name, value) in &raw.additional_headers {
-            if name
-                .bytes()
-                .any(|b| b.is_ascii_control() || b == b':' || b == b' ')
-                || value.bytes().any(|b| b.is_ascii_control())
-            {
-                return Err(format!(
-                    "additional_headers: {name:?} is not a valid header"
+            if !valid_header_name(name) || !valid_header_value(value) {
+                return Err(Invalid::new(
+                    "additional_headers",
+                    Kind::NotAHeader(name.clone()),
                 ));
             }
         }
@@ -185,12 +186,12 @@ impl SessionStore {
         let duration = |field: &str,
                         v: &Option<String>,
                         default: Option<u64>|
-         -> Result<Option<u64>, String> {
+         -> Result<Option<u64>, Invalid> {
             match v {
                 None => Ok(default),
-                Some(s) => parse_ms(s)
-                    .map(Some)
-                    .ok_or_else(|| format!("cache.{field}: {s:?} is not a duration")),
+                Some(s) => parse_ms(s).map(Some).ok_or_else(|| {
+                    Invalid::new(format!("cache.{field}"), Kind::NotADuration(s.clone()))
+                }),
             }
         };
         let ttl_ms =
@@ -219,9 +220,8 @@ impl SessionStore {
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
-            subject_from: gjson::Path::parse(subject_from)
-                .map_err(|e| format!("subject_from: {e}"))?,
-            extra_from: gjson::Path::parse(extra_from).map_err(|e| format!("extra_from: {e}"))?,
+            subject_from: gjson::Path::parse(subject_from).map_err(|e| e.at("subject_from"))?,
+            extra_from: gjson::Path::parse(extra_from).map_err(|e| e.at("extra_from"))?,
             token_from: raw.token_from,
             prefix: raw.prefix,
             ttl_ms,

@@ -1,6 +1,7 @@
 //! Where a token is read from (`token_from`), with Oathkeeper's rules: by default the
 //! `Authorization: Bearer` value; a named header raw; a query parameter; a cookie.
 
+use crate::config::{Invalid, Kind};
 use crate::vocab::cookies::cookie;
 use crate::vocab::request::Headers;
 use crate::vocab::session::Query;
@@ -18,15 +19,16 @@ pub struct TokenFrom {
 }
 
 impl TokenFrom {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         let set = [&self.header, &self.query_parameter, &self.cookie]
             .iter()
             .filter(|v| v.is_some())
             .count();
         if set != 1 {
-            return Err(
-                "token_from: set exactly one of header, query_parameter, cookie".to_string(),
-            );
+            return Err(Invalid::new(
+                "token_from",
+                Kind::Explained("set exactly one of header, query_parameter, cookie"),
+            ));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 use super::{Authenticate, AuthnStep, Ctx, Input};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use crate::vocab::rejection::PipelineError;
 use std::rc::Rc;
 
@@ -13,7 +14,7 @@ pub fn build(
     _: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, String> {
+) -> Result<Rc<dyn Authenticate>, Invalid> {
     Ok(Rc::new(Unauthorized))
 }
 

@@ -2,13 +2,14 @@
 
 use super::{Authorize, AuthzStep};
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use crate::vocab::session::Session;
 use std::rc::Rc;
 
 #[derive(Debug)]
 pub struct Allow;
 
-pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Rc<dyn Authorize>, String> {
+pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Rc<dyn Authorize>, Invalid> {
     Ok(Rc::new(Allow))
 }
 

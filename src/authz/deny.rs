@@ -2,6 +2,7 @@
 
 use super::{Authorize, AuthzStep};
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use std::rc::Rc;
@@ -9,7 +10,7 @@ use std::rc::Rc;
 #[derive(Debug)]
 pub struct Deny;
 
-pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Rc<dyn Authorize>, String> {
+pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Rc<dyn Authorize>, Invalid> {
     Ok(Rc::new(Deny))
 }
 

@@ -13,6 +13,7 @@ pub mod remote;
 
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
+use crate::config::{Invalid, Kind};
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
@@ -53,7 +54,7 @@ pub trait Authorize: Debug {
 }
 
 /// Builds one authorizer from its merged config (`null` when it has none).
-pub type Build = fn(serde_json::Value, &Clusters) -> Result<Rc<dyn Authorize>, String>;
+pub type Build = fn(serde_json::Value, &Clusters) -> Result<Rc<dyn Authorize>, Invalid>;
 
 /// Every authorizer this build knows, by its Oathkeeper name.
 pub const REGISTRY: &[(&str, Build)] = &[
@@ -62,11 +63,10 @@ pub const REGISTRY: &[(&str, Build)] = &[
     ("remote", remote::build_remote),
     ("remote_json", remote::build_remote_json),
     ("keto_engine_acp_ory", |_, _| {
-        Err(
+        Err(Invalid::whole(Kind::Explained(
             "keto_engine_acp_ory is deprecated upstream (Keto no longer has the ACP engine); \
-             use remote_json with Keto's POST /relation-tuples/check instead"
-                .to_string(),
-        )
+             use remote_json with Keto's POST /relation-tuples/check instead",
+        )))
     }),
 ];
 
@@ -87,9 +87,12 @@ impl Authorizer {
         name: &str,
         config: serde_json::Value,
         clusters: &Clusters,
-    ) -> Result<Authorizer, String> {
+    ) -> Result<Authorizer, Invalid> {
         let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
-            return Err(format!("unknown authorizer {name:?}"));
+            return Err(Invalid::whole(Kind::UnknownHandler {
+                name: name.to_string(),
+                known: Self::names().collect::<Vec<_>>().join(", "),
+            }));
         };
         Ok(Authorizer {
             name,

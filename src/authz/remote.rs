@@ -5,6 +5,7 @@
 
 use super::{Authorize, AuthzStep, Then};
 use crate::config::clusters::Clusters;
+use crate::config::{Invalid, Kind};
 use crate::template::Template;
 use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::effect::{valid_header_name, valid_header_value};
@@ -52,14 +53,14 @@ pub struct Remote {
 pub fn build_remote(
     config: serde_json::Value,
     clusters: &Clusters,
-) -> Result<Rc<dyn Authorize>, String> {
+) -> Result<Rc<dyn Authorize>, Invalid> {
     Ok(Rc::new(Remote::build("remote", config, clusters)?))
 }
 
 pub fn build_remote_json(
     config: serde_json::Value,
     clusters: &Clusters,
-) -> Result<Rc<dyn Authorize>, String> {
+) -> Result<Rc<dyn Authorize>, Invalid> {
     Ok(Rc::new(Remote::build("remote_json", config, clusters)?))
 }
 
@@ -69,27 +70,28 @@ impl Remote {
         name: &'static str,
         config: serde_json::Value,
         clusters: &Clusters,
-    ) -> Result<Remote, String> {
-        let raw: RawConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
-        let target = clusters
-            .resolve(&raw.remote)
-            .map_err(|e| format!("remote: {e}"))?;
+    ) -> Result<Remote, Invalid> {
+        let raw: RawConfig = serde_json::from_value(config).map_err(Invalid::shape)?;
+        let target = clusters.resolve(&raw.remote).map_err(|e| e.at("remote"))?;
         let body = match (name, raw.payload) {
             ("remote_json", Some(p)) => {
-                Body::Payload(Template::compile(&p).map_err(|e| format!("payload: {e}"))?)
+                Body::Payload(Template::compile(&p).map_err(|e| Invalid::new("payload", e.into()))?)
             }
-            ("remote_json", None) => return Err("payload: must be set".into()),
+            ("remote_json", None) => return Err(Invalid::new("payload", Kind::Missing)),
             (_, None) => Body::Request,
             (_, Some(_)) => {
-                return Err("payload belongs to remote_json; remote sends the request body".into())
+                return Err(Invalid::whole(Kind::Explained(
+                    "payload belongs to remote_json; remote sends the request body",
+                )))
             }
         };
         let mut headers = Vec::with_capacity(raw.headers.len());
         for (h, source) in raw.headers {
             if !valid_header_name(&h) {
-                return Err(format!("headers: {h:?} is not a valid header name"));
+                return Err(Invalid::new("headers", Kind::NotAHeaderName(h)));
             }
-            let t = Template::compile(&source).map_err(|e| format!("headers.{h}: {e}"))?;
+            let t = Template::compile(&source)
+                .map_err(|e| Invalid::new(format!("headers.{h}"), e.into()))?;
             headers.push((h.to_ascii_lowercase(), t));
         }
         Ok(Remote {

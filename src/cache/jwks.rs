@@ -8,6 +8,7 @@
 
 use super::SharedData;
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use crate::jose::jwk::KeySet;
 use crate::vocab::callout::Target;
 use crate::vocab::callout::{Callout, CalloutResult};
@@ -26,13 +27,11 @@ pub struct JwksRegistry {
 
 impl JwksRegistry {
     /// The index of `url`'s source, added when new.
-    pub fn register(&mut self, url: &str, clusters: &Clusters) -> Result<usize, String> {
+    pub fn register(&mut self, url: &str, clusters: &Clusters) -> Result<usize, Invalid> {
         if let Some(i) = self.sources.iter().position(|s| s.url == url) {
             return Ok(i);
         }
-        let target = clusters
-            .resolve(url)
-            .map_err(|e| format!("jwks_urls: {e}"))?;
+        let target = clusters.resolve(url).map_err(|e| e.at("jwks_urls"))?;
         self.sources.push(Source::new(url, target, self.ttl_ms));
         Ok(self.sources.len() - 1)
     }

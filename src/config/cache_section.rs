@@ -2,6 +2,7 @@
 //! `oauth2_client_credentials` and `hydrator`: off unless `enabled`, with an optional `ttl`.
 
 use super::duration::parse_ms;
+use super::{Invalid, Kind};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
@@ -21,7 +22,7 @@ pub struct CacheSection {
 
 impl CacheSection {
     /// `None` when caching is off; otherwise the `ttl` in ms, if one is set.
-    pub fn lifetime(&self) -> Result<Option<Option<u64>>, String> {
+    pub fn lifetime(&self) -> Result<Option<Option<u64>>, Invalid> {
         if !self.enabled {
             return Ok(None);
         }
@@ -29,7 +30,7 @@ impl CacheSection {
             None => Ok(Some(None)),
             Some(t) => parse_ms(t)
                 .map(|ms| Some(Some(ms)))
-                .ok_or_else(|| format!("cache.ttl: {t:?} is not a duration")),
+                .ok_or_else(|| Invalid::new("cache.ttl", Kind::NotADuration(t.clone()))),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! timeout. Every URL is resolved at configure time, so a missing entry is a load error rather
 //! than a failed request.
 
+use super::{Invalid, Kind};
 use crate::vocab::callout::Target;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -37,18 +38,18 @@ pub struct ParsedUrl<'a> {
     pub query: &'a str,
 }
 
-pub fn parse_url(url: &str) -> Result<ParsedUrl<'_>, String> {
+pub fn parse_url(url: &str) -> Result<ParsedUrl<'_>, Kind> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| format!("{url:?} is not an absolute URL"))?;
+        .ok_or_else(|| Kind::NotAbsoluteUrl(url.to_string()))?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(format!("{url:?}: only http and https URLs can be called"));
+        return Err(Kind::NotHttp(url.to_string()));
     }
     let rest = rest.split('#').next().unwrap_or_default();
     let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = rest.get(..auth_end).unwrap_or_default();
     if authority.is_empty() || authority.contains('@') {
-        return Err(format!("{url:?} has no host, or has credentials in it"));
+        return Err(Kind::NoHost(url.to_string()));
     }
     let tail = rest.get(auth_end..).unwrap_or_default();
     let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
@@ -69,28 +70,35 @@ fn origin_key(scheme: &str, authority: &str) -> String {
 }
 
 impl Clusters {
-    pub fn from_config(entries: &BTreeMap<String, ClusterEntry>) -> Result<Clusters, String> {
+    pub fn from_config(entries: &BTreeMap<String, ClusterEntry>) -> Result<Clusters, Invalid> {
         let mut map = BTreeMap::new();
         for (origin, entry) in entries {
-            let url = parse_url(origin).map_err(|e| format!("{origin:?}: {e}"))?;
+            let at = |kind| Invalid::new(format!("{origin:?}"), kind);
+            let url = parse_url(origin).map_err(at)?;
             if !(url.path.is_empty() || url.path == "/") || !url.query.is_empty() {
-                return Err(format!(
-                    "{origin:?}: give an origin (scheme://host[:port]) without a path"
-                ));
+                return Err(at(Kind::Explained(
+                    "give an origin (scheme://host[:port]) without a path",
+                )));
             }
             let (name, timeout) = match entry {
                 ClusterEntry::Name(n) => (n.clone(), None),
                 ClusterEntry::Full { cluster, timeout } => (cluster.clone(), timeout.as_deref()),
             };
             if name.is_empty() {
-                return Err(format!("{origin:?}: the cluster name is empty"));
+                return Err(at(Kind::Explained("the cluster name is empty")));
             }
             let timeout_ms = match timeout {
                 None => DEFAULT_TIMEOUT_MS,
                 Some(t) => super::duration::parse_ms(t)
                     .filter(|&ms| ms > 0)
                     .ok_or_else(|| {
-                        format!("{origin:?}: timeout {t:?} is not a positive duration")
+                        Invalid::new(
+                            format!("{origin:?}: timeout"),
+                            Kind::TooShort {
+                                value: t.to_string(),
+                                minimum: "1ms",
+                            },
+                        )
                     })?,
             };
             map.insert(
@@ -102,17 +110,15 @@ impl Clusters {
     }
 
     /// Resolves a URL a handler will call; the error names the URL.
-    pub fn resolve(&self, url: &str) -> Result<Target, String> {
-        let parsed = parse_url(url)?;
-        let cluster = self
-            .0
-            .get(&origin_key(parsed.scheme, parsed.authority))
-            .ok_or_else(|| {
-                format!(
-                    "no clusters entry for {url:?}; add \"{}\" with the Envoy cluster that serves it",
-                    origin_key(parsed.scheme, parsed.authority)
-                )
-            })?;
+    pub fn resolve(&self, url: &str) -> Result<Target, Invalid> {
+        let parsed = parse_url(url).map_err(Invalid::whole)?;
+        let origin = origin_key(parsed.scheme, parsed.authority);
+        let cluster = self.0.get(&origin).ok_or_else(|| {
+            Invalid::whole(Kind::NoCluster {
+                url: url.to_string(),
+                origin,
+            })
+        })?;
         Ok(Target {
             cluster: cluster.name.clone(),
             timeout_ms: cluster.timeout_ms,
@@ -167,7 +173,7 @@ mod tests {
         let err = clusters()
             .resolve("http://kratos-admin.auth/x")
             .unwrap_err();
-        assert!(err.contains("http://kratos-admin.auth/x"), "{err}");
+        assert!(err.to_string().contains("http://kratos-admin.auth/x"), "{err}");
         assert!(clusters().resolve("https://kratos-public.auth/x").is_err());
     }
 }

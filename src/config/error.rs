@@ -1,33 +1,35 @@
 //! Why a configuration is refused. Every message names where (rule id and field, or config
 //! path) and why, because it is what the operator reads in Envoy's log.
 
+use super::Invalid;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// Not valid YAML or JSON, or not the expected shape.
     Syntax(String),
     /// A problem outside any rule; `path` is the config key.
-    Field { path: String, reason: String },
-    /// A problem in one rule.
+    Field { path: String, reason: Box<Invalid> },
+    /// A problem in one rule: `field` names the rule's field (and handler, for handler config).
     Rule {
         rule: String,
         field: String,
-        reason: String,
+        reason: Box<Invalid>,
     },
 }
 
 impl ConfigError {
-    pub fn field(path: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    pub fn field(path: impl Into<String>, reason: impl Into<Invalid>) -> ConfigError {
         ConfigError::Field {
             path: path.into(),
-            reason: reason.into(),
+            reason: Box::new(reason.into()),
         }
     }
 
-    pub fn rule(rule: &str, field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    pub fn rule(rule: &str, field: impl Into<String>, reason: impl Into<Invalid>) -> ConfigError {
         ConfigError::Rule {
             rule: rule.to_string(),
             field: field.into(),
-            reason: reason.into(),
+            reason: Box::new(reason.into()),
         }
     }
 }
@@ -45,3 +47,5 @@ impl std::fmt::Display for ConfigError {
         }
     }
 }
+
+impl std::error::Error for ConfigError {}

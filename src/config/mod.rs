@@ -6,11 +6,13 @@ pub mod cache_section;
 pub mod clusters;
 pub mod duration;
 mod error;
+mod invalid;
 pub mod merge;
 pub mod raw;
 pub mod repositories;
 
 pub use error::ConfigError;
+pub use invalid::{Invalid, Kind};
 
 use serde_json::Value;
 

@@ -4,6 +4,7 @@
 
 use super::error::ConfigError;
 use super::raw::RawRule;
+use super::{Invalid, Kind};
 use base64::Engine;
 use serde_json::Value;
 
@@ -13,22 +14,31 @@ pub fn load_repository(url: &str) -> Result<Vec<Value>, ConfigError> {
     let Some(encoded) = url.strip_prefix("inline://") else {
         return Err(ConfigError::field(
             field,
-            format!(
-                "{url:?}: a proxy filter cannot read files or fetch rules at load time; put the \
-                 rules under access_rules.rules, or as inline://<base64 of the rules file>"
+            Invalid::new(
+                format!("{url:?}"),
+                Kind::Explained(
+                    "a proxy filter cannot read files or fetch rules at load time; put the \
+                     rules under access_rules.rules, or as inline://<base64 of the rules file>",
+                ),
             ),
         ));
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
-        .map_err(|e| ConfigError::field(field, format!("inline:// is not valid base64: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ConfigError::field(field, "inline:// does not decode to UTF-8"))?;
+        .map_err(|e| {
+            ConfigError::field(
+                field,
+                Kind::Parse(format!("inline:// is not valid base64: {e}")),
+            )
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigError::field(field, Kind::Explained("inline:// does not decode to UTF-8"))
+    })?;
     match super::parse_document(&text)? {
         Value::Array(rules) => Ok(rules),
         _ => Err(ConfigError::field(
             field,
-            "inline:// must hold a JSON or YAML array of rules",
+            Kind::Explained("inline:// must hold a JSON or YAML array of rules"),
         )),
     }
 }
@@ -48,7 +58,9 @@ pub fn read_rule(index: usize, doc: Value) -> Result<RawRule, ConfigError> {
                 return Err(ConfigError::rule(
                     &fallback_id,
                     "kind",
-                    format!("expected an oathkeeper.ory.sh Rule resource, got {api} {kind}"),
+                    Kind::Parse(format!(
+                        "expected an oathkeeper.ory.sh Rule resource, got {api} {kind}"
+                    )),
                 ));
             }
             let name = map
@@ -67,7 +79,7 @@ pub fn read_rule(index: usize, doc: Value) -> Result<RawRule, ConfigError> {
         .or(name.clone())
         .unwrap_or_else(|| fallback_id.clone());
     let mut rule: RawRule = serde_json::from_value(doc)
-        .map_err(|e| ConfigError::rule(&id_hint, "rule", e.to_string()))?;
+        .map_err(|e| ConfigError::rule(&id_hint, "rule", Invalid::shape(e)))?;
     if rule.id.is_empty() {
         rule.id = name.unwrap_or(fallback_id);
     }

@@ -7,6 +7,7 @@ pub mod remote_ip;
 pub mod when;
 pub mod www_authenticate;
 
+use crate::config::{Invalid, Kind};
 use crate::vocab::effect::{valid_header_name, valid_header_value, Reply};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::request::Request;
@@ -41,9 +42,9 @@ impl ErrorHandler {
     pub const NAMES: &'static [&'static str] = &["json", "redirect", "www_authenticate"];
 
     /// Builds a handler from its merged config; the error says what is wrong with it.
-    pub fn from_config(name: &str, config: serde_json::Value) -> Result<ErrorHandler, String> {
+    pub fn from_config(name: &str, config: serde_json::Value) -> Result<ErrorHandler, Invalid> {
         let config = crate::config::merge::or_empty(config);
-        let de = |e: serde_json::Error| e.to_string();
+        let de = Invalid::shape;
         let (kind, when) = match name {
             "json" => {
                 let c: JsonConfig = serde_json::from_value(config).map_err(de)?;
@@ -60,11 +61,19 @@ impl ErrorHandler {
                 let c: www_authenticate::WwwAuthenticateConfig =
                     serde_json::from_value(config).map_err(de)?;
                 if c.realm.bytes().any(|b| b.is_ascii_control()) {
-                    return Err("realm must not contain control characters".to_string());
+                    return Err(Invalid::new(
+                        "realm",
+                        Kind::Explained("must not contain control characters"),
+                    ));
                 }
                 (ErrorKind::WwwAuthenticate { realm: c.realm }, c.when)
             }
-            other => return Err(format!("unknown error handler {other:?}")),
+            other => {
+                return Err(Invalid::whole(Kind::UnknownHandler {
+                    name: other.to_string(),
+                    known: Self::NAMES.join(", "),
+                }))
+            }
         };
         for w in &when {
             w.validate()?;

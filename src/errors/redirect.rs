@@ -1,5 +1,6 @@
 //! The `redirect` error handler: 301/302 to `to`, optionally carrying where the caller was.
 
+use crate::config::{Invalid, Kind};
 use crate::vocab::effect::Reply;
 use crate::vocab::percent::query_escape;
 use serde::Deserialize;
@@ -28,19 +29,25 @@ pub struct Redirect {
 }
 
 impl Redirect {
-    pub fn from_config(c: &RedirectConfig) -> Result<Redirect, String> {
+    pub fn from_config(c: &RedirectConfig) -> Result<Redirect, Invalid> {
         if c.to.is_empty() {
-            return Err("to must be set".to_string());
+            return Err(Invalid::new("to", Kind::Missing));
         }
         if c.to.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-            return Err("to must be a URI without spaces or control characters".to_string());
+            return Err(Invalid::new(
+                "to",
+                Kind::Explained("must be a URI without spaces or control characters"),
+            ));
         }
         let param = &c.return_to_query_param;
         if !param
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b",._~-".contains(&b))
         {
-            return Err("return_to_query_param must match ^[A-Za-z0-9,._~-]*$".to_string());
+            return Err(Invalid::new(
+                "return_to_query_param",
+                Kind::Explained("must match ^[A-Za-z0-9,._~-]*$"),
+            ));
         }
         Ok(Redirect {
             to: c.to.clone(),

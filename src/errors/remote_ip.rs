@@ -1,6 +1,7 @@
 //! `when.request.remote_ip`: whether the client's address (the connection's peer, and with
 //! `respect_forwarded_for_header` every `X-Forwarded-For` entry) lies in one of the CIDRs.
 
+use crate::config::{Invalid, Kind};
 use crate::vocab::request::Request;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -23,10 +24,15 @@ pub struct Cidr {
 }
 
 impl TryFrom<String> for Cidr {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(s: String) -> Result<Cidr, String> {
-        let bad = || format!("remote_ip.match: {s:?} is not a CIDR (such as 10.0.0.0/8)");
+    fn try_from(s: String) -> Result<Cidr, Invalid> {
+        let bad = || {
+            Invalid::new(
+                "remote_ip.match",
+                Kind::Parse(format!("{s:?} is not a CIDR (such as 10.0.0.0/8)")),
+            )
+        };
         let (addr, bits) = s.split_once('/').ok_or_else(bad)?;
         let network: IpAddr = addr.parse().map_err(|_| bad())?;
         let bits: u8 = bits.parse().map_err(|_| bad())?;

@@ -2,6 +2,7 @@
 //! `Accept` and `Content-Type` with Oathkeeper's MIME rules, and the client's address.
 
 use super::remote_ip::RemoteIp;
+use crate::config::{Invalid, Kind};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::request::Request;
 use serde::Deserialize;
@@ -57,12 +58,15 @@ pub fn error_name(code: u32) -> &'static str {
 }
 
 impl When {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         for name in &self.error {
             if !ERROR_NAMES.contains(&name.as_str()) {
-                return Err(format!(
-                    "unknown error name {name:?}; expected one of {}",
-                    ERROR_NAMES.join(", ")
+                return Err(Invalid::new(
+                    "when.error",
+                    Kind::NotOneOf {
+                        value: name.clone(),
+                        accepted: format!("one of {}", ERROR_NAMES.join(", ")),
+                    },
                 ));
             }
         }

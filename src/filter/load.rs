@@ -7,7 +7,9 @@ use crate::authn::Authenticator;
 use crate::authz::Authorizer;
 use crate::cache::jwks::{self, JwksRegistry};
 use crate::config::raw::{HandlerSwitch, LogSection, RawConfig, RawHandler, RawRule};
-use crate::config::{clusters, duration, merge, parse_document, repositories, ConfigError};
+use crate::config::{
+    clusters, duration, merge, parse_document, repositories, ConfigError, Invalid, Kind,
+};
 use crate::errors::ErrorHandler;
 use crate::mutate::Mutator;
 use crate::rules::{Matcher, Pattern, Strategy};
@@ -43,7 +45,10 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
         Some(other) => {
             return Err(ConfigError::field(
                 "access_rules.matching_strategy",
-                format!("{other:?} is not regexp or glob"),
+                Kind::NotOneOf {
+                    value: other.to_string(),
+                    accepted: "regexp or glob".into(),
+                },
             ))
         }
     };
@@ -68,9 +73,10 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
         match jwt_global.and_then(|c| c.get(key)) {
             None | Some(Value::Null) => Ok(default),
             Some(v) => v.as_str().and_then(duration::parse_ms).ok_or_else(|| {
+                let value = v.as_str().map_or_else(|| v.to_string(), str::to_string);
                 ConfigError::field(
                     format!("authenticators.jwt.config.{key}"),
-                    format!("{v} is not a duration"),
+                    Kind::NotADuration(value),
                 )
             }),
         }
@@ -90,7 +96,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
             return Err(ConfigError::rule(
                 &rule.id,
                 "id",
-                "another rule has the same id",
+                Kind::Explained("another rule has the same id"),
             ));
         }
         urls.push(
@@ -165,7 +171,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
     {
         return Err(ConfigError::field(
             "jwks_endpoint",
-            format!("{p:?} is not an absolute path"),
+            Kind::NotAbsolutePath(p.to_string()),
         ));
     }
     Ok(Filter::new(
@@ -211,7 +217,7 @@ impl RuleContext<'_> {
         switches: &BTreeMap<String, HandlerSwitch>,
         handlers: &[RawHandler],
         names: &[&str],
-        mut build: impl FnMut(&str, Value) -> Result<T, String>,
+        mut build: impl FnMut(&str, Value) -> Result<T, Invalid>,
     ) -> Result<Vec<T>, ConfigError> {
         let mut built = Vec::with_capacity(handlers.len());
         for (i, h) in handlers.iter().enumerate() {
@@ -234,14 +240,15 @@ impl Context<'_> {
         section: &str,
         switches: &BTreeMap<String, HandlerSwitch>,
         name: &str,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, Invalid> {
         let default_on = section == "errors.handlers" && name == "json";
         match switches.get(name) {
             Some(s) if s.enabled.unwrap_or(default_on) => Ok(s.config.clone()),
             None if default_on => Ok(Value::Object(Default::default())),
-            _ => Err(format!(
-                "handler {name:?} is disabled; set {section}.{name}.enabled: true"
-            )),
+            _ => Err(Invalid::whole(Kind::Disabled {
+                section: section.to_string(),
+                name: name.to_string(),
+            })),
         }
     }
 
@@ -251,13 +258,13 @@ impl Context<'_> {
         switches: &BTreeMap<String, HandlerSwitch>,
         handler: &RawHandler,
         names: &[&str],
-    ) -> Result<Value, String> {
+    ) -> Result<Value, Invalid> {
         let name = handler.handler.as_str();
         if !names.contains(&name) {
-            return Err(format!(
-                "unknown handler {name:?}; known: {}",
-                names.join(", ")
-            ));
+            return Err(Invalid::whole(Kind::UnknownHandler {
+                name: name.to_string(),
+                known: names.join(", "),
+            }));
         }
         let global = self.switch(section, switches, name)?;
         Ok(merge::deep_merge(&global, &handler.config))
@@ -273,30 +280,35 @@ fn compile_rule(
 ) -> Result<(Rule, Pattern), ConfigError> {
     let id = raw.id.clone();
     let ctx = RuleContext { ctx, id: &id };
-    let err = |field: String, reason: String| ConfigError::rule(&id, field, reason);
+    let err = |field: String, reason: Invalid| ConfigError::rule(&id, field, reason);
     let matcher = raw.matcher.ok_or_else(|| {
         err(
             "match".into(),
-            "Value \"match\" is empty but must be set.".into(),
+            Kind::Explained("Value \"match\" is empty but must be set.").into(),
         )
     })?;
     if matcher.full_method.is_some() || matcher.authority.is_some() {
         return Err(err(
             "match".into(),
-            "gRPC rules (full_method, authority) are not supported; match the HTTP/2 path instead"
-                .into(),
+            Kind::Explained(
+                "gRPC rules (full_method, authority) are not supported; match the HTTP/2 path instead",
+            )
+            .into(),
         ));
     }
     if matcher.url.is_empty() {
-        return Err(err("match.url".into(), "must be set".into()));
+        return Err(err("match.url".into(), Kind::Missing.into()));
     }
     let pattern = Pattern::compile(strategy, &matcher.url, &matcher.methods)
-        .map_err(|e| err("match.url".into(), e.to_string()))?;
+        .map_err(|e| err("match.url".into(), Kind::Parse(e.to_string()).into()))?;
 
     if raw.authenticators.is_empty() {
         return Err(err(
             "authenticators".into(),
-            "Value of \"authenticators\" must be set and can not be an empty array.".into(),
+            Kind::Explained(
+                "Value of \"authenticators\" must be set and can not be an empty array.",
+            )
+            .into(),
         ));
     }
     let authenticators = ctx.list(
@@ -311,7 +323,7 @@ fn compile_rule(
     let authz = raw.authorizer.ok_or_else(|| {
         err(
             "authorizer.handler".into(),
-            "Value of \"authorizer.handler\" can not be empty.".into(),
+            Kind::Explained("Value of \"authorizer.handler\" can not be empty.").into(),
         )
     })?;
     let field = format!("authorizer ({})", authz.handler);
@@ -326,13 +338,14 @@ fn compile_rule(
     let authorizer = Authorizer::build(&authz.handler, config, ctx.clusters)
         .map_err(|e| err(field.clone(), e))?;
     if authorizer.needs_body() && !ctx.reads_bodies {
-        return Err(err(field, REMOTE_NEEDS_BODY.into()));
+        return Err(err(field, Kind::Explained(REMOTE_NEEDS_BODY).into()));
     }
 
     if raw.mutators.is_empty() {
         return Err(err(
             "mutators".into(),
-            "Value of \"mutators\" must be set and can not be an empty array.".into(),
+            Kind::Explained("Value of \"mutators\" must be set and can not be an empty array.")
+                .into(),
         ));
     }
     let mutators = ctx.list(
@@ -356,7 +369,7 @@ fn compile_rule(
         if !up.url.is_empty() && clusters::parse_url(&up.url).is_err() {
             return Err(err(
                 "upstream.url".into(),
-                format!("{:?} is not an absolute URL", up.url),
+                Kind::NotAbsoluteUrl(up.url.clone()).into(),
             ));
         }
     }
@@ -386,7 +399,10 @@ fn log_settings(log: &LogSection) -> Result<LogSettings, ConfigError> {
         other => {
             return Err(ConfigError::field(
                 "log.level",
-                format!("{other:?} is not one of trace, debug, info, warn, error"),
+                Kind::NotOneOf {
+                    value: other.to_string(),
+                    accepted: "one of trace, debug, info, warn, error".into(),
+                },
             ))
         }
     };

@@ -4,6 +4,7 @@
 use super::{Ctx, Mutate, MutateStep};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
+use crate::config::{Invalid, Kind};
 use crate::template::Template;
 use crate::vocab::cookies::cookies;
 use crate::vocab::effect::valid_header_name;
@@ -28,7 +29,7 @@ pub fn build(
     config: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, String> {
+) -> Result<Rc<dyn Mutate>, Invalid> {
     Ok(Rc::new(CookieMutator::build(config)?))
 }
 
@@ -51,15 +52,19 @@ impl Mutate for CookieMutator {
 }
 
 impl CookieMutator {
-    pub fn build(config: serde_json::Value) -> Result<CookieMutator, String> {
-        let c: CookieConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+    pub fn build(config: serde_json::Value) -> Result<CookieMutator, Invalid> {
+        let c: CookieConfig = serde_json::from_value(config).map_err(Invalid::shape)?;
         let mut cookies = Vec::with_capacity(c.cookies.len());
         for (name, source) in c.cookies {
             // RFC 6265 cookie-name: a token, as a header name is.
             if !valid_header_name(&name) {
-                return Err(format!("cookies: {name:?} is not a valid cookie name"));
+                return Err(Invalid::new(
+                    format!("cookies.{name}"),
+                    Kind::Explained("is not a valid cookie name"),
+                ));
             }
-            let t = Template::compile(&source).map_err(|e| format!("cookies.{name}: {e}"))?;
+            let t = Template::compile(&source)
+                .map_err(|e| Invalid::new(format!("cookies.{name}"), e.into()))?;
             cookies.push((name, t));
         }
         Ok(CookieMutator { cookies })

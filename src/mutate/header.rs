@@ -3,6 +3,7 @@
 use super::{Ctx, Mutate, MutateStep};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
+use crate::config::{Invalid, Kind};
 use crate::template::Template;
 use crate::vocab::effect::valid_header_name;
 use crate::vocab::rejection::PipelineError;
@@ -27,7 +28,7 @@ pub fn build(
     config: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, String> {
+) -> Result<Rc<dyn Mutate>, Invalid> {
     Ok(Rc::new(HeaderMutator::build(config)?))
 }
 
@@ -50,22 +51,25 @@ impl Mutate for HeaderMutator {
 }
 
 impl HeaderMutator {
-    pub fn build(config: serde_json::Value) -> Result<HeaderMutator, String> {
-        let c: HeaderConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+    pub fn build(config: serde_json::Value) -> Result<HeaderMutator, Invalid> {
+        let c: HeaderConfig = serde_json::from_value(config).map_err(Invalid::shape)?;
         let mut headers = Vec::with_capacity(c.headers.len());
         for (name, source) in c.headers {
             if !valid_header_name(&name) {
-                return Err(format!("headers: {name:?} is not a valid header name"));
+                return Err(Invalid::new("headers", Kind::NotAHeaderName(name)));
             }
             let lower = name.to_ascii_lowercase();
             if matches!(
                 lower.as_str(),
                 "host" | "content-length" | "transfer-encoding" | "connection"
             ) {
-                return Err(format!("headers: {name:?} cannot be set by a mutator"));
+                return Err(Invalid::new(
+                    format!("headers.{name}"),
+                    Kind::Explained("cannot be set by a mutator"),
+                ));
             }
-            let template =
-                Template::compile(&source).map_err(|e| format!("headers.{name}: {e}"))?;
+            let template = Template::compile(&source)
+                .map_err(|e| Invalid::new(format!("headers.{name}"), e.into()))?;
             headers.push((lower, template));
         }
         Ok(HeaderMutator { headers })

@@ -6,6 +6,7 @@ use crate::cache::digest::{digest, Digest};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::request::Headers;
@@ -72,7 +73,7 @@ pub fn build(
     config: Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, String> {
+) -> Result<Rc<dyn Mutate>, Invalid> {
     Ok(Rc::new(Hydrator::build(config, clusters)?))
 }
 
@@ -140,11 +141,11 @@ impl Hydrator {
         MutateStep::Done
     }
 
-    pub fn build(config: Value, clusters: &Clusters) -> Result<Hydrator, String> {
-        let raw: RawConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+    pub fn build(config: Value, clusters: &Clusters) -> Result<Hydrator, Invalid> {
+        let raw: RawConfig = serde_json::from_value(config).map_err(Invalid::shape)?;
         let target = clusters
             .resolve(&raw.api.url)
-            .map_err(|e| format!("api.url: {e}"))?;
+            .map_err(|e| e.at("api.url"))?;
         let cache_ms = raw
             .cache
             .lifetime()?

@@ -9,6 +9,7 @@ use crate::cache::digest::{Digest, Hasher};
 use crate::cache::jwks::{JwksRegistry, JwksStore};
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
+use crate::config::{Invalid, Kind};
 use crate::jose::signer::Signer;
 use crate::template::Template;
 use crate::vocab::rejection::PipelineError;
@@ -64,7 +65,7 @@ pub fn build(
     config: Value,
     clusters: &Clusters,
     jwks: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, String> {
+) -> Result<Rc<dyn Mutate>, Invalid> {
     Ok(Rc::new(IdToken::build(config, clusters, jwks)?))
 }
 
@@ -92,35 +93,47 @@ impl IdToken {
         config: Value,
         clusters: &Clusters,
         registry: &mut JwksRegistry,
-    ) -> Result<IdToken, String> {
-        let raw: RawConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+    ) -> Result<IdToken, Invalid> {
+        let raw: RawConfig = serde_json::from_value(config).map_err(Invalid::shape)?;
         let keys = if let Some(encoded) = raw.jwks_url.strip_prefix("base64://") {
-            let doc = STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| "jwks_url: the base64:// document is not base64".to_string())?;
+            let doc = STANDARD.decode(encoded.trim()).map_err(|_| {
+                Invalid::new(
+                    "jwks_url",
+                    Kind::Explained("the base64:// document is not base64"),
+                )
+            })?;
             Keys::Inline(Rc::new(
-                Signer::from_jwks(&doc).map_err(|e| format!("jwks_url: {e}"))?,
+                Signer::from_jwks(&doc)
+                    .map_err(|e| Invalid::new("jwks_url", Kind::Parse(e.to_string())))?,
             ))
         } else if raw.jwks_url.starts_with("file://") {
-            return Err(
-                "jwks_url: the filter cannot read files; inline the JWKS as base64://<base64 of the document> or serve it over http(s)"
-                    .into(),
-            );
+            return Err(Invalid::new(
+                "jwks_url",
+                Kind::Explained(
+                    "the filter cannot read files; inline the JWKS as base64://<base64 of the document> or serve it over http(s)",
+                ),
+            ));
         } else {
             Keys::Fetched(registry.register(&raw.jwks_url, clusters)?)
         };
         if raw.issuer_url.is_empty() {
-            return Err("issuer_url: must be set".into());
+            return Err(Invalid::new("issuer_url", Kind::Missing));
         }
         let ttl_ms = match &raw.ttl {
             None => DEFAULT_TTL_MS,
-            Some(t) => parse_ms(t)
-                .filter(|t| *t >= 1000)
-                .ok_or_else(|| format!("ttl: {t:?} is not a duration of at least 1s"))?,
+            Some(t) => parse_ms(t).filter(|t| *t >= 1000).ok_or_else(|| {
+                Invalid::new(
+                    "ttl",
+                    Kind::TooShort {
+                        value: t.clone(),
+                        minimum: "1s",
+                    },
+                )
+            })?,
         };
         let claims = match raw.claims.as_deref() {
             None | Some("") => None,
-            Some(c) => Some(Template::compile(c).map_err(|e| format!("claims: {e}"))?),
+            Some(c) => Some(Template::compile(c).map_err(|e| Invalid::new("claims", e.into()))?),
         };
         let mut h = Hasher::default();
         h.field(raw.issuer_url.as_bytes())

@@ -20,6 +20,7 @@ pub use caches::Caches;
 use crate::cache::jwks::{JwksRegistry, JwksStore};
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
+use crate::config::{Invalid, Kind};
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
@@ -87,7 +88,7 @@ pub trait Mutate: Debug {
 
 /// Builds one mutator from its merged config (`null` when it has none).
 pub type Build =
-    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Rc<dyn Mutate>, String>;
+    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Rc<dyn Mutate>, Invalid>;
 
 /// Every mutator this build knows, by its Oathkeeper name.
 pub const REGISTRY: &[(&str, Build)] = &[
@@ -116,9 +117,12 @@ impl Mutator {
         config: serde_json::Value,
         clusters: &Clusters,
         jwks: &mut JwksRegistry,
-    ) -> Result<Mutator, String> {
+    ) -> Result<Mutator, Invalid> {
         let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
-            return Err(format!("unknown mutator {name:?}"));
+            return Err(Invalid::whole(Kind::UnknownHandler {
+                name: name.to_string(),
+                known: Self::names().collect::<Vec<_>>().join(", "),
+            }));
         };
         Ok(Mutator {
             name,

@@ -3,6 +3,7 @@
 use super::{Ctx, Mutate, MutateStep};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
+use crate::config::Invalid;
 use crate::vocab::session::Session;
 use std::rc::Rc;
 
@@ -13,7 +14,7 @@ pub fn build(
     _: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, String> {
+) -> Result<Rc<dyn Mutate>, Invalid> {
     Ok(Rc::new(Noop))
 }
 

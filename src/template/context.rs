@@ -1,7 +1,7 @@
 //! The session types as template objects, with Oathkeeper's (Go's) field and method names:
 //! `.Subject`, `.Extra`, `.Header.Get`, `.MatchContext.URL.Query.Get`, ….
 
-use super::{Object, Value};
+use super::{ExecError, Object, Value};
 use crate::vocab::percent::encode_path;
 use crate::vocab::request::Headers;
 use crate::vocab::session::{MatchContext, Query, Session, Url};
@@ -11,7 +11,11 @@ impl Object for Query<'_> {
     fn field(&self, _: &str) -> Option<Value<'_>> {
         None
     }
-    fn method<'a>(&'a self, name: &str, args: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+    fn method<'a>(
+        &'a self,
+        name: &str,
+        args: &[Value<'a>],
+    ) -> Option<Result<Value<'a>, ExecError>> {
         match (name, args) {
             ("Get", [key]) => Some(Ok(Value::Str(Cow::Owned(
                 self.get(&key.as_str()).unwrap_or_default(),
@@ -38,7 +42,7 @@ impl Object for Session<'_> {
             _ => return None,
         })
     }
-    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, ExecError>> {
         None
     }
     fn display(&self, out: &mut String) {
@@ -66,7 +70,7 @@ impl Object for MatchContext<'_> {
             _ => return None,
         })
     }
-    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+    fn method<'a>(&'a self, _: &str, _: &[Value<'a>]) -> Option<Result<Value<'a>, ExecError>> {
         None
     }
     fn display(&self, out: &mut String) {
@@ -89,9 +93,16 @@ impl Object for Url<'_> {
         };
         Some(Value::Str(Cow::Borrowed(s)))
     }
-    fn method<'a>(&'a self, name: &str, args: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+    fn method<'a>(
+        &'a self,
+        name: &str,
+        args: &[Value<'a>],
+    ) -> Option<Result<Value<'a>, ExecError>> {
         if !args.is_empty() {
-            return Some(Err(format!("{name} takes no arguments")));
+            return Some(Err(ExecError::Arguments {
+                name: name.to_string(),
+                want: "no arguments",
+            }));
         }
         Some(Ok(match name {
             "Hostname" => Value::Str(Cow::Borrowed(self.hostname())),
@@ -138,13 +149,20 @@ impl Object for Headers {
             Value::List(values)
         })
     }
-    fn method<'a>(&'a self, name: &str, args: &[Value<'a>]) -> Option<Result<Value<'a>, String>> {
+    fn method<'a>(
+        &'a self,
+        name: &str,
+        args: &[Value<'a>],
+    ) -> Option<Result<Value<'a>, ExecError>> {
         match (name, args) {
             ("Get", [key]) => Some(Ok(Value::Str(Cow::Borrowed(
                 self.get(&key.as_str()).unwrap_or(""),
             )))),
             ("Values", [key]) => self.field(&key.as_str()).map(Ok),
-            ("Get" | "Values", _) => Some(Err(format!("{name} takes one argument"))),
+            ("Get" | "Values", _) => Some(Err(ExecError::Arguments {
+                name: name.to_string(),
+                want: "one argument",
+            })),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 
 use super::parser::{Cmd, Node, Operand, Pipe, Term};
 use super::value::Value;
+use super::ExecError;
 use std::borrow::Cow;
 
 pub struct Eval<'a> {
@@ -9,7 +10,7 @@ pub struct Eval<'a> {
 }
 
 impl<'a> Eval<'a> {
-    pub fn exec(&self, nodes: &[Node], dot: &Value<'a>, out: &mut String) -> Result<(), String> {
+    pub fn exec(&self, nodes: &[Node], dot: &Value<'a>, out: &mut String) -> Result<(), ExecError> {
         for node in nodes {
             match node {
                 Node::Text(t) => out.push_str(t),
@@ -46,9 +47,9 @@ impl<'a> Eval<'a> {
                                 .collect()
                         }
                         Value::Nil | Value::Json(serde_json::Value::Null) => Vec::new(),
-                        other => other.items().ok_or_else(|| {
-                            format!("range can't iterate over {}", other.type_name())
-                        })?,
+                        other => other
+                            .items()
+                            .ok_or_else(|| ExecError::RangeOver(other.type_name()))?,
                     };
                     if items.is_empty() {
                         self.exec(els, dot, out)?;
@@ -62,7 +63,7 @@ impl<'a> Eval<'a> {
         Ok(())
     }
 
-    fn pipe(&self, pipe: &Pipe, dot: &Value<'a>) -> Result<Value<'a>, String> {
+    fn pipe(&self, pipe: &Pipe, dot: &Value<'a>) -> Result<Value<'a>, ExecError> {
         let mut value = None;
         for cmd in &pipe.0 {
             value = Some(self.cmd(cmd, dot, value)?);
@@ -75,10 +76,10 @@ impl<'a> Eval<'a> {
         cmd: &Cmd,
         dot: &Value<'a>,
         piped: Option<Value<'a>>,
-    ) -> Result<Value<'a>, String> {
-        let (first, rest) = cmd.0.split_first().ok_or("empty command")?;
+    ) -> Result<Value<'a>, ExecError> {
+        let (first, rest) = cmd.0.split_first().ok_or(ExecError::EmptyCommand)?;
         let has_args = !rest.is_empty() || piped.is_some();
-        let args = |this: &Self| -> Result<Vec<Value<'a>>, String> {
+        let args = |this: &Self| -> Result<Vec<Value<'a>>, ExecError> {
             let mut args = rest
                 .iter()
                 .map(|o| this.operand(o, dot, None))
@@ -91,7 +92,7 @@ impl<'a> Eval<'a> {
             _ if !first.fields.is_empty() && has_args => {
                 self.operand(first, dot, Some(args(self)?))
             }
-            _ if has_args => Err("can't give argument to non-function".to_string()),
+            _ if has_args => Err(ExecError::ArgumentToNonFunction),
             _ => self.operand(first, dot, None),
         }
     }
@@ -103,7 +104,7 @@ impl<'a> Eval<'a> {
         operand: &Operand,
         dot: &Value<'a>,
         args: Option<Vec<Value<'a>>>,
-    ) -> Result<Value<'a>, String> {
+    ) -> Result<Value<'a>, ExecError> {
         let mut value = match &operand.term {
             Term::Dot => dot.clone(),
             Term::Root => self.root.clone(),
@@ -129,25 +130,25 @@ fn field<'a>(
     recv: Value<'a>,
     name: &str,
     args: Option<Vec<Value<'a>>>,
-) -> Result<Value<'a>, String> {
+) -> Result<Value<'a>, ExecError> {
     match recv {
         Value::Object(o) => {
             if let Some(args) = args {
                 return o
                     .method(name, &args)
-                    .unwrap_or_else(|| Err(format!("{name} is not a method but has arguments")));
+                    .unwrap_or_else(|| Err(ExecError::NotAMethod(name.to_string())));
             }
             o.field(name)
                 .map(Ok)
                 .or_else(|| o.method(name, &[]))
                 .unwrap_or_else(|| {
-                    Err(format!(
-                        "can't evaluate field {name} in type {}",
-                        o.type_name()
-                    ))
+                    Err(ExecError::NoField {
+                        name: name.to_string(),
+                        in_type: o.type_name(),
+                    })
                 })
         }
-        _ if args.is_some() => Err(format!("{name} is not a method but has arguments")),
+        _ if args.is_some() => Err(ExecError::NotAMethod(name.to_string())),
         Value::Json(serde_json::Value::Object(map)) => {
             Ok(map.get(name).map_or(Value::Nil, Value::Json))
         }
@@ -155,9 +156,9 @@ fn field<'a>(
         // 500 for `.Extra.a.b` when `a` is absent. Identity data is often partial (a guest has
         // none), so an absent parent reads as absent, like an absent leaf.
         Value::Nil | Value::Json(serde_json::Value::Null) => Ok(Value::Nil),
-        other => Err(format!(
-            "can't evaluate field {name} in type {}",
-            other.type_name()
-        )),
+        other => Err(ExecError::NoField {
+            name: name.to_string(),
+            in_type: other.type_name(),
+        }),
     }
 }

@@ -3,6 +3,7 @@
 
 use super::go_int;
 use super::value::Value;
+use super::ExecError;
 use super::TemplateError;
 use base64::Engine;
 use std::borrow::Cow;
@@ -135,13 +136,13 @@ impl Func {
         }
     }
 
-    pub fn call<'a>(self, mut args: Vec<Value<'a>>) -> Result<Value<'a>, String> {
+    pub fn call<'a>(self, mut args: Vec<Value<'a>>) -> Result<Value<'a>, ExecError> {
         let (min, max) = self.arity();
         if args.len() < min || args.len() > max {
-            return Err(format!(
-                "wrong number of args for {self:?}: got {}",
-                args.len()
-            ));
+            return Err(ExecError::WrongArgCount {
+                func: format!("{self:?}"),
+                got: args.len(),
+            });
         }
         let s = |v: &Value<'a>| v.as_str().into_owned();
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
@@ -324,7 +325,7 @@ fn sprint(args: &[Value<'_>], line: bool) -> String {
     out
 }
 
-fn printf(args: &[Value<'_>]) -> Result<String, String> {
+fn printf(args: &[Value<'_>]) -> Result<String, ExecError> {
     let format = args
         .first()
         .map(|f| f.as_str().into_owned())
@@ -351,34 +352,34 @@ fn printf(args: &[Value<'_>]) -> Result<String, String> {
                 )
                 .to_string(),
             ),
-            _ => return Err("printf supports only %s, %v, %d, %q and %%".to_string()),
+            _ => return Err(ExecError::PrintfVerb),
         }
     }
     Ok(out)
 }
 
-fn index<'a>(container: &Value<'a>, key: &Value<'a>) -> Result<Value<'a>, String> {
+fn index<'a>(container: &Value<'a>, key: &Value<'a>) -> Result<Value<'a>, ExecError> {
     match container {
         Value::Json(serde_json::Value::Object(map)) => Ok(map
             .get(key.as_str().as_ref())
             .map_or(Value::Nil, Value::Json)),
         Value::Object(o) => Ok(o.field(&key.as_str()).unwrap_or(Value::Nil)),
-        Value::Nil => Err("index of untyped nil".to_string()),
+        Value::Nil => Err(ExecError::IndexOfNil),
         other => {
             let items = other
                 .items()
-                .ok_or_else(|| format!("can't index item of type {}", other.type_name()))?;
-            let i = key.as_f64().ok_or("cannot index slice with non-integer")?;
+                .ok_or_else(|| ExecError::IndexType(other.type_name()))?;
+            let i = key.as_f64().ok_or(ExecError::IndexNotInteger)?;
             items
                 .get(i as usize)
                 .cloned()
                 .filter(|_| i >= 0.0)
-                .ok_or_else(|| format!("index out of range: {i}"))
+                .ok_or_else(|| ExecError::IndexOutOfRange(i.to_string()))
         }
     }
 }
 
-fn length(v: &Value<'_>) -> Result<usize, String> {
+fn length(v: &Value<'_>) -> Result<usize, ExecError> {
     match v {
         Value::Str(s) => Ok(s.len()),
         Value::Json(serde_json::Value::String(s)) => Ok(s.len()),
@@ -386,7 +387,7 @@ fn length(v: &Value<'_>) -> Result<usize, String> {
         other => other
             .items()
             .map(|i| i.len())
-            .ok_or_else(|| format!("len of type {}", other.type_name())),
+            .ok_or_else(|| ExecError::LenOfType(other.type_name())),
     }
 }
 
@@ -402,18 +403,14 @@ fn equal(a: &Value<'_>, b: &Value<'_>) -> bool {
     }
 }
 
-fn compare(a: &Value<'_>, b: &Value<'_>) -> Result<std::cmp::Ordering, String> {
+fn compare(a: &Value<'_>, b: &Value<'_>) -> Result<std::cmp::Ordering, ExecError> {
     if a.is_string() && b.is_string() {
         return Ok(a.as_str().cmp(&b.as_str()));
     }
     match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) if !a.is_string() && !b.is_string() => x
-            .partial_cmp(&y)
-            .ok_or_else(|| "incomparable values".to_string()),
-        _ => Err(format!(
-            "incompatible types for comparison: {} and {}",
-            a.type_name(),
-            b.type_name()
-        )),
+        (Some(x), Some(y)) if !a.is_string() && !b.is_string() => {
+            x.partial_cmp(&y).ok_or(ExecError::Incomparable)
+        }
+        _ => Err(ExecError::IncompatibleTypes(a.type_name(), b.type_name())),
     }
 }

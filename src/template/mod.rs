@@ -3,12 +3,14 @@
 
 mod context;
 mod eval;
+mod exec_error;
 pub mod funcs;
 mod go_int;
 mod lexer;
 mod parser;
 pub mod value;
 
+pub use exec_error::ExecError;
 pub use value::{Object, Value};
 
 /// Why a template does not compile.
@@ -29,6 +31,8 @@ impl std::fmt::Display for TemplateError {
     }
 }
 
+impl std::error::Error for TemplateError {}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     nodes: Vec<parser::Node>,
@@ -43,7 +47,7 @@ impl Template {
 
     /// Renders against `data`; an error is the reason the handler fails (a 500, as in
     /// Oathkeeper).
-    pub fn render(&self, data: &dyn Object) -> Result<String, String> {
+    pub fn render(&self, data: &dyn Object) -> Result<String, ExecError> {
         let root = Value::Object(data);
         let eval = eval::Eval { root: root.clone() };
         let mut out = String::new();

@@ -9,7 +9,11 @@ pub trait Object {
     /// `.Name` on this object; `None` when it has no such field.
     fn field(&self, name: &str) -> Option<Value<'_>>;
     /// `.Name arg…` when `Name` is a method; `None` when it has no such method.
-    fn method<'a>(&'a self, name: &str, args: &[Value<'a>]) -> Option<Result<Value<'a>, String>>;
+    fn method<'a>(
+        &'a self,
+        name: &str,
+        args: &[Value<'a>],
+    ) -> Option<Result<Value<'a>, super::ExecError>>;
     /// How `%v` prints it.
     fn display(&self, out: &mut String);
     /// Go's type name, for error messages.
