@@ -17,6 +17,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WASM = ROOT / "target/wasm32-wasip1/release/portcullis.wasm"
+# The test-only build that traps on request (`make build-trap`, cargo feature test-trap).
+TRAP_WASM = ROOT / "target/trap/wasm32-wasip1/release/portcullis.wasm"
 SUPPORT = ROOT / "tests/support"
 
 
@@ -73,18 +75,21 @@ def stand_in_cluster(name, port):
             "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
 
 
-def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None, wasm_options=None):
+def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None, wasm_options=None,
+           wasm=WASM, hcm_options=None):
     """The bootstrap text: envoy/kratos.yaml with the ports filled and `filter_config` (the filter's
     configuration text, YAML or JSON) in place of Play 2. `filters=False` gives the same listener
     without portcullis; `block` replaces portcullis with other HTTP filters (YAML at any
     indentation, @NAME@ ports filled), for the benchmarks' comparisons; `wasm_options` adds fields
-    to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration)."""
+    to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration, failure_policy), `hcm_options` to
+    the HTTP connection manager (e.g. request_timeout); `wasm` is the .wasm to load (TRAP_WASM)."""
     values = dict(ports)
-    values["WASM"] = str(WASM)
+    values["WASM"] = str(wasm)
     bootstrap = load_bootstrap(BOOTSTRAP, values)
     hcm = connection_manager(bootstrap)
     # Room for the 64 KiB header tests: the filter, not Envoy, must answer those.
     hcm["max_request_headers_kb"] = 96
+    hcm.update(hcm_options or {})
     wasm, router = hcm["http_filters"]
     plugin = wasm["typed_config"]["config"]
     plugin["configuration"]["value"] = filter_config
@@ -110,12 +115,12 @@ class Envoy:
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
                  listen_port=None, block=None, authz_port=None, wasm_log_level=None, keto_port=None,
-                 wasm_options=None, bootstrap=None, values=None):
+                 wasm_options=None, bootstrap=None, values=None, wasm=WASM, hcm_options=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
-        if filters and block is None and not WASM.exists():
-            raise RuntimeError(f"{WASM} is missing: run `make build`")
+        if filters and block is None and not Path(wasm).exists():
+            raise RuntimeError(f"{wasm} is missing: run `make build` (or `make build-trap`)")
         self.port = listen_port or free_port()
         self.admin = free_port()
         ports = {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin,
@@ -126,9 +131,10 @@ class Envoy:
         self.config_path = os.path.join(self.dir, "envoy.yaml")
         if bootstrap is not None:
             # A shipped bootstrap as a user runs it: only its placeholders are filled.
-            text = fill(Path(bootstrap).read_text(), {**ports, "WASM": str(WASM), **(values or {})})
+            text = fill(Path(bootstrap).read_text(), {**ports, "WASM": str(wasm), **(values or {})})
         else:
-            text = render(filter_config, ports, runtime, filters, route, block, wasm_options)
+            text = render(filter_config, ports, runtime, filters, route, block, wasm_options, wasm,
+                          hcm_options)
         Path(self.config_path).write_text(text)
         self.log_path = os.path.join(self.dir, "envoy.log")
         self.concurrency = concurrency
