@@ -62,8 +62,10 @@ fuzz-tools:
 	@$(CARGO) fuzz --version 2>/dev/null | grep -q '0.13.1' || $(CARGO) install cargo-fuzz --version 0.13.1 --locked
 
 # Envoy (2 workers) under mixed load with Kratos faults: RSS growth, VM crashes, wrongly allowed.
+# Then a minute of filter configurations swapped through ECDS under load (tests/soak/swaps.py).
 soak: build venv
 	nice -n 10 $(PY) tests/soak/soak.py --duration 600 --baseline 60 $(SOAK_ARGS)
+	nice -n 10 $(PY) tests/soak/swaps.py --duration 60 $(SWAPS_ARGS)
 
 # One minute of the same, in `make test`: faults every 1.5 s, so a whole cycle precedes the baseline.
 soak-quick: build venv

@@ -5,7 +5,6 @@ Envoy does with a configuration the filter refuses, statically and through ECDS.
 import datetime
 import http.server
 import json
-import os
 import re
 import ssl
 import subprocess
@@ -266,24 +265,6 @@ def test_a_static_bootstrap_with_a_refused_configuration_does_not_start(upstream
     assert "Unable to create Wasm plugin portcullis" in run.stderr
 
 
-class EcdsFile:
-    """The extension config file envoy/ecds.yaml watches, replaced atomically as an operator would."""
-
-    def __init__(self, directory):
-        self.dir = Path(directory)
-        self.template = json.loads(json.dumps(yaml.safe_load(envoy_harness.fill(
-            (ENVOY / "ecds-portcullis.yaml").read_text(), {"WASM": str(envoy_harness.WASM)}))))
-        self.writes = 0
-
-    def write(self, config):
-        doc = json.loads(json.dumps(self.template))
-        doc["resources"][0]["typed_config"]["config"]["configuration"]["value"] = config
-        tmp = self.dir / "next.tmp"
-        tmp.write_text(json.dumps(doc))
-        os.rename(tmp, self.dir / "portcullis.json")
-        self.writes += 1
-
-
 def wait_attempts(envoy, n, seconds=10):
     prefix = "extension_config_discovery.http_filter.portcullis."
     deadline = time.time() + seconds
@@ -295,7 +276,7 @@ def wait_attempts(envoy, n, seconds=10):
 
 def test_ecds_refused_configurations_never_let_a_request_through(upstream, tmp_path):
     play1 = (ROOT / "filter-config/play1.yaml").read_text()
-    ecds = EcdsFile(tmp_path)
+    ecds = envoy_harness.EcdsFile(tmp_path)
     ecds.write(BROKEN)
     with start("ecds.yaml", upstream, values={"ECDS_DIR": str(tmp_path), "ECDS_FILE": "portcullis.json"}) as e:
         # No configuration was ever accepted: Envoy answers 500 itself; nothing is forwarded.

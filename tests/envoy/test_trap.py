@@ -162,7 +162,7 @@ def probe(envoy, mix, n):
     trap does not hide what a new request meets)."""
     kind, host, path, headers, tag = mix(n)
     started = time.monotonic()
-    status, body = send([None], envoy.port, "GET", host, path, headers, timeout=5)
+    status, body, _ = send([None], envoy.port, "GET", host, path, headers, timeout=5)
     return Outcome(kind, started, time.monotonic(), status, forwarded_view(status, body), tag=tag)
 
 

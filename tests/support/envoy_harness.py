@@ -196,3 +196,25 @@ class Envoy:
 
     def pid(self):
         return self.proc.pid
+
+
+class EcdsFile:
+    """The extension config file envoy/ecds.yaml watches (envoy/ecds-portcullis.yaml with the
+    filter configuration replaced), replaced atomically as an operator would: written beside it,
+    then renamed over it. `plugin` adds or replaces PluginConfig fields (e.g. failure_policy)."""
+
+    def __init__(self, directory, name="portcullis.json", wasm=WASM, plugin=None):
+        self.dir = Path(directory)
+        self.name = name
+        self.template = json.loads(json.dumps(yaml.safe_load(fill(
+            (ROOT / "envoy/ecds-portcullis.yaml").read_text(), {"WASM": str(wasm)}))))
+        self.template["resources"][0]["typed_config"]["config"].update(plugin or {})
+        self.writes = 0
+
+    def write(self, config):
+        doc = json.loads(json.dumps(self.template))
+        doc["resources"][0]["typed_config"]["config"]["configuration"]["value"] = config
+        tmp = self.dir / "next.tmp"
+        tmp.write_text(json.dumps(doc))
+        os.rename(tmp, self.dir / self.name)
+        self.writes += 1

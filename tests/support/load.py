@@ -17,7 +17,7 @@ class Outcome:
     finished: float
     status: int          # 0: no HTTP answer (reset, closed, timed out)
     forwarded: dict = field(default=None)  # the echo upstream's view of a forwarded request
-    details: str = ""    # Envoy's x-envoy-response-details-like cause, when known
+    details: str = ""    # a 5xx's body (its cause), or "timeout" / "reset" for status 0
     tag: object = None   # what the request generator attached (e.g. the expectation)
 
     def seen(self, header):
@@ -27,7 +27,8 @@ class Outcome:
 
 
 def send(box, port, method, host, path, headers, timeout):
-    """One request on the thread's keep-alive connection; a fresh one after any failure."""
+    """One request on the thread's keep-alive connection; a fresh one after any failure. Returns
+    (status, body, why): status 0 when no answer came, `why` then "timeout" or "reset"."""
     if box[0] is None:
         box[0] = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     conn = box[0]
@@ -38,11 +39,14 @@ def send(box, port, method, host, path, headers, timeout):
         if (r.getheader("connection") or "").lower() == "close":
             conn.close()
             box[0] = None
-        return r.status, body
+        return r.status, body, ""
+    except TimeoutError:
+        why = "timeout"
     except (OSError, http.client.HTTPException):
-        conn.close()
-        box[0] = None
-        return 0, b""
+        why = "reset"
+    conn.close()
+    box[0] = None
+    return 0, b"", why
 
 
 def forwarded_view(status, body):
@@ -85,10 +89,9 @@ class Load:
                 self.counter += 1
             kind, host, path, headers, tag = self.next_request(n)
             started = time.monotonic()
-            status, body = send(box, self.port, "GET", host, path, headers, self.timeout)
+            status, body, why = send(box, self.port, "GET", host, path, headers, self.timeout)
             outcome = Outcome(kind, started, time.monotonic(), status, forwarded_view(status, body), tag=tag)
-            if status >= 500 and outcome.forwarded is None:
-                outcome.details = body[:200].decode(errors="replace")
+            outcome.details = why or (body[:200].decode(errors="replace") if status >= 500 else "")
             with self.lock:
                 self.outcomes.append(outcome)
             if self.pause:
