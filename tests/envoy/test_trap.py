@@ -11,13 +11,15 @@ sending valid session cookies from a small pool, invalid cookies, no credentials
   FAIL_OPEN    after the trap the filter is skipped: requests reach the upstream unauthenticated.
 """
 
+import re
 import time
 import uuid
 
 import pytest
+import yaml
 
 import envoy_harness
-from conftest import request, require_envoy
+from conftest import ROOT, request, require_envoy
 from load import Load, Outcome, forwarded_view, send
 from mint import mint
 
@@ -58,9 +60,30 @@ clusters:
   "http://idp.test": { cluster: jwks, timeout: 500ms }
 """
 
-# What envoy/*.yaml ship (envoy/README.md, "When the VM fails").
-RELOAD = {"failure_policy": "FAIL_RELOAD",
-          "reload_config": {"backoff": {"base_interval": "1s", "max_interval": "10s"}}}
+SHIPPED = ["minimal.yaml", "kratos.yaml", "jwt.yaml", "ecds-portcullis.yaml"]
+
+
+def shipped_policy(name):
+    """failure_policy and reload_config of the wasm PluginConfig in envoy/<name>."""
+    text = re.sub(r"\$\{[A-Z0-9_]+\}", "0", (ROOT / "envoy" / name).read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "failure_policy" in node:
+                found.append({k: node.get(k) for k in ("failure_policy", "reload_config")})
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(yaml.safe_load(text))
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+# What envoy/*.yaml ship (envoy/README.md, "When the VM fails"); the FAIL_RELOAD test runs it.
+RELOAD = shipped_policy("kratos.yaml")
 # A request parked in a trapped VM is never answered by it: Envoy ends it here (408).
 HCM = {"request_timeout": "2s"}
 POOL = 8
@@ -261,3 +284,13 @@ def test_fail_open_forwards_unauthenticated_after_a_trap(started):
     assert unauthenticated, "FAIL_OPEN should have skipped the filter"
     # The filter is skipped altogether: no identity header is added for anyone.
     assert all(o.seen("x-user-id") is None for o in late if forwarded(o))
+
+
+def test_every_shipped_configuration_reloads_a_failed_vm():
+    """The default this file measures is the one envoy/ and envoy/istio/ ship."""
+    assert RELOAD == {"failure_policy": "FAIL_RELOAD",
+                      "reload_config": {"backoff": {"base_interval": "1s", "max_interval": "10s"}}}
+    for name in SHIPPED:
+        assert shipped_policy(name) == RELOAD, name
+    plugin = yaml.safe_load((ROOT / "envoy/istio/wasmplugin.yaml").read_text())
+    assert plugin["spec"]["failStrategy"] == "FAIL_RELOAD"
