@@ -62,9 +62,11 @@ fuzz-tools:
 	@$(CARGO) fuzz --version 2>/dev/null | grep -q '0.13.1' || $(CARGO) install cargo-fuzz --version 0.13.1 --locked
 
 # Envoy (2 workers) under mixed load with Kratos faults: RSS growth, VM crashes, wrongly allowed.
-# Then a minute of filter configurations swapped through ECDS under load (tests/soak/swaps.py).
+# Then a minute with a 20-entry session cache (memory bounded by configuration: evictions must
+# move, RSS flat), and a minute of configurations swapped through ECDS under load (swaps.py).
 soak: build venv
 	nice -n 10 $(PY) tests/soak/soak.py --duration 600 --baseline 60 $(SOAK_ARGS)
+	nice -n 10 $(PY) tests/soak/soak.py --duration 60 --baseline 25 --tiny-caches --prefill 5000
 	nice -n 10 $(PY) tests/soak/swaps.py --duration 60 $(SWAPS_ARGS)
 
 # One minute of the same, in `make test`: faults every 1.5 s, so a whole cycle precedes the baseline.
