@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,7 @@ BROKEN = "access_rules: [ {"
 TENANT_KEYS = "/11111111-2222-3333-4444-555555555555/discovery/v2.0/keys"
 
 
-def identity(name):
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
+identity = envoy_harness.identity
 
 
 def start(name, upstream, **kw):
@@ -71,14 +69,6 @@ class PlaceholderValues(dict):
 def prometheus(envoy):
     with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin}/stats/prometheus", timeout=5) as r:
         return r.read().decode()
-
-
-def stat(envoy, name):
-    for line in envoy.stats(name).splitlines():
-        key, _, value = line.partition(": ")
-        if key == name:
-            return int(value)
-    return 0
 
 
 # --- the files ---------------------------------------------------------------------------------
@@ -239,7 +229,7 @@ def test_two_workers_share_one_session_cache(upstream, kratos, jwks):
         for _ in range(40):  # each request on its own connection: the kernel spreads them
             seen = upstream_saw(request(e.port, "/", headers=cookie))
             assert seen["headers"]["x-user-id"] == [identity("bob")]
-        workers = [stat(e, f"listener.127.0.0.1_{e.port}.worker_{n}.downstream_cx_total") for n in (0, 1)]
+        workers = [e.stat(f"listener.127.0.0.1_{e.port}.worker_{n}.downstream_cx_total") for n in (0, 1)]
         assert sum(workers) == 40 and min(workers) > 0, workers
         assert len(kratos.calls()) == 1, "the second worker found the session in shared data"
 
@@ -268,10 +258,10 @@ def test_a_static_bootstrap_with_a_refused_configuration_does_not_start(upstream
 def wait_attempts(envoy, n, seconds=10):
     prefix = "extension_config_discovery.http_filter.portcullis."
     deadline = time.time() + seconds
-    while stat(envoy, prefix + "update_attempt") < n:
+    while envoy.stat(prefix + "update_attempt") < n:
         assert time.time() < deadline, envoy.log()
         time.sleep(0.05)
-    return {k: stat(envoy, prefix + k) for k in ("update_success", "update_rejected")}
+    return {k: envoy.stat(prefix + k) for k in ("update_success", "update_rejected")}
 
 
 def test_ecds_refused_configurations_never_let_a_request_through(upstream, tmp_path):

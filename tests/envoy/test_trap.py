@@ -13,13 +13,12 @@ sending valid session cookies from a small pool, invalid cookies, no credentials
 
 import re
 import time
-import uuid
 
 import pytest
 import yaml
 
 import envoy_harness
-from conftest import ROOT, request, require_envoy
+from conftest import ROOT, request, require_envoy, start_envoy
 from load import Load, Outcome, forwarded_view, send
 from mint import mint
 
@@ -91,8 +90,7 @@ CLIENTS = 4
 TRAP = [("x-portcullis-trap", "1")]
 
 
-def identity(name):
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
+identity = envoy_harness.identity
 
 
 class Mix:
@@ -130,14 +128,6 @@ def pool_calls(kratos):
     """Whoami calls for the pool's sessions (counted, never printed)."""
     return sum(1 for c in kratos.calls()
                if "ory_kratos_session=valid-pool" in c["headers"].get("cookie", ""))
-
-
-def wasm_stat(envoy, name):
-    for line in envoy.stats("wasm").splitlines():
-        key, _, value = line.partition(": ")
-        if key == name:
-            return int(value)
-    return 0
 
 
 @pytest.fixture
@@ -233,7 +223,7 @@ def test_fail_closed_never_forwards_after_a_trap(started):
     assert len(late) >= 20
     assert not [o for o in late if forwarded(o)], "a request was forwarded after the trap"
     assert statuses == {503}, statuses
-    assert wasm_stat(envoy, "wasm.portcullis.vm_reload_success") == 0
+    assert envoy.stat("wasm.portcullis.vm_reload_success") == 0
 
 
 def test_fail_reload_forwards_nothing_while_down_then_serves_again(started, kratos, jwks):
@@ -263,7 +253,7 @@ def test_fail_reload_forwards_nothing_while_down_then_serves_again(started, krat
             sorted({(o.kind, o.status) for o in served_after})
     # Envoy's backoff: 1 s base, jittered and doubling for a VM that keeps failing, at most 10 s.
     assert recoveries[0] < 5 and recoveries[1] < 10, recoveries
-    assert wasm_stat(envoy, "wasm.portcullis.vm_reload_success") == 2
+    assert envoy.stat("wasm.portcullis.vm_reload_success") == 2
     # What the two reloads cost. A new VM starts with empty per-VM caches (verified JWTs,
     # hydrations), but adopts the key set and finds the sessions in Envoy's shared data, which
     # outlives a VM: at most one JWKS fetch and one whoami call per cached session per reload
@@ -294,3 +284,13 @@ def test_every_shipped_configuration_reloads_a_failed_vm():
         assert shipped_policy(name) == RELOAD, name
     plugin = yaml.safe_load((ROOT / "envoy/istio/wasmplugin.yaml").read_text())
     assert plugin["spec"]["failStrategy"] == "FAIL_RELOAD"
+
+
+def test_the_release_build_ignores_the_trap_header(upstream, kratos, jwks):
+    """`make build` has no test-trap feature: the header is just a header there."""
+    kratos.reset()
+    with start_envoy(CONFIG, upstream, kratos, jwks) as e:
+        for _ in range(3):
+            r = request(e.port, "/notes", headers=TRAP + [("Cookie", "ory_kratos_session=valid-pool0")])
+            assert r.status == 200 and r.json()["headers"]["x-user-id"] == [identity("pool0")]
+        assert "unreachable" not in e.log() and e.stat("wasm.portcullis.vm_reload_success") == 0

@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,8 +94,7 @@ FAULTS = ["reset", "hang", "garbage", "garbage-http", "flap", "down"]
 VM_FAILURE = re.compile(r"panicked|VM failed|failed: Uncaught|RuntimeError|unreachable executed")
 
 
-def identity(name):
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
+identity = envoy_harness.identity
 
 
 class Tally:
@@ -237,13 +235,6 @@ class Load:
         return "nothing.example.com", "/x", {}, judge
 
 
-def rss_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def stat_values(envoy, names):
     values = {}
     for line in envoy.stats("wasm").splitlines():
@@ -358,7 +349,7 @@ def run(args, envoy, kratos_port):
         time.sleep(1)
         elapsed = time.monotonic() - start
         if not samples or elapsed - samples[-1][0] >= 5:
-            samples.append((round(elapsed), rss_kib(envoy.pid()), tally.requests))
+            samples.append((round(elapsed), envoy.rss_kib(), tally.requests))
             if vm_at_baseline is None and elapsed >= args.baseline:
                 vm_at_baseline = stat_values(envoy, VM_STATS)
                 evictions_at_baseline = evictions(envoy)
@@ -369,7 +360,7 @@ def run(args, envoy, kratos_port):
     control(kratos_port, mode="normal")
     elapsed = time.monotonic() - start
     envoy_alive = envoy.proc.poll() is None
-    final_rss = rss_kib(envoy.pid()) if envoy_alive else 0
+    final_rss = envoy.rss_kib() if envoy_alive else 0
     vm_end = stat_values(envoy, VM_STATS) if envoy_alive else {}
     vm_at_baseline = vm_at_baseline or vm_end
     evictions_end = evictions(envoy) if envoy_alive else 0

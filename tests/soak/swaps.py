@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,23 +94,7 @@ KRATOS_CLUSTER = """    - name: kratos
 """
 
 
-def identity(name):
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
-
-
-def rss_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def stat(envoy, name):
-    for line in envoy.stats(name).splitlines():
-        key, _, value = line.partition(": ")
-        if key == name:
-            return int(value)
-    return 0
+identity = envoy_harness.identity
 
 
 ECDS = "extension_config_discovery.http_filter.portcullis."
@@ -137,7 +120,7 @@ class Swapper:
 
     def wait_attempts(self, n, seconds=10):
         deadline = time.monotonic() + seconds
-        while stat(self.envoy, ECDS + "update_attempt") < n:
+        while self.envoy.stat(ECDS + "update_attempt") < n:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"ECDS update {n} was never attempted")
             time.sleep(0.02)
@@ -153,11 +136,11 @@ class Swapper:
                 self.wait_attempts(self.ecds.writes)
                 if refused:
                     self.refused = g
-                    self.rejected_updates = stat(self.envoy, ECDS + "update_rejected")
+                    self.rejected_updates = self.envoy.stat(ECDS + "update_rejected")
                 else:
                     with self.lock:
                         self.accepted.append((g, time.monotonic()))
-                self.rss.append(rss_kib(self.envoy.pid()))
+                self.rss.append(self.envoy.rss_kib())
         except Exception as e:  # reported, and fails the run
             self.error = repr(e)
         finally:
@@ -277,12 +260,12 @@ def run(args):
 def swap_under_load(args, envoy, ecds, swaps):
     swapper = Swapper(envoy, ecds, args.every, swaps, refused_at=swaps // 2)
     swapper.wait_attempts(1)
-    assert stat(envoy, ECDS + "update_success") == 1, envoy.log()
+    assert envoy.stat(ECDS + "update_success") == 1, envoy.log()
     mix = Mix(swapper, args.seed)
     seconds = 2 + swaps * args.every + 2
     with Load(envoy.port, mix, clients=args.clients, seconds=seconds + 10, timeout=args.timeout) as load:
         time.sleep(2)  # warm: sessions cached, allocator pools, connections
-        rss_before = rss_kib(envoy.pid())
+        rss_before = envoy.rss_kib()
         started = time.monotonic()
         thread = threading.Thread(target=swapper.run, daemon=True)
         thread.start()
@@ -290,7 +273,7 @@ def swap_under_load(args, envoy, ecds, swaps):
         time.sleep(2)  # the last generation serves too
         load.stop()
     outcomes = load.snapshot()
-    rss_after = rss_kib(envoy.pid()) if envoy.proc.poll() is None else 0
+    rss_after = envoy.rss_kib() if envoy.proc.poll() is None else 0
 
     wrong = [(o.kind, why) for o in outcomes if (why := judge(o, swapper.refused))]
     hung = [o for o in outcomes if o.status == 0 and (o.details == "timeout" or o.finished - o.started >= args.timeout)]
@@ -323,8 +306,8 @@ def swap_under_load(args, envoy, ecds, swaps):
     figures = {
         "swap_seconds": round(time.monotonic() - started, 1), "swaps": swaps,
         "accepted": len(accepted) - 1, "refused_generation": swapper.refused,
-        "update_success": stat(envoy, ECDS + "update_success"),
-        "update_rejected": stat(envoy, ECDS + "update_rejected"),
+        "update_success": envoy.stat(ECDS + "update_success"),
+        "update_rejected": envoy.stat(ECDS + "update_rejected"),
         "generations_seen_forwarding": len(answered_by_gen),
         "requests": len(outcomes), "statuses": dict(sorted(statuses.items())),
         "wrongly_allowed": len(wrong), "wrongly_allowed_examples": wrong[:5],

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import yaml
@@ -20,6 +21,11 @@ WASM = ROOT / "target/wasm32-wasip1/release/portcullis.wasm"
 # The test-only build that traps on request (`make build-trap`, cargo feature test-trap).
 TRAP_WASM = ROOT / "target/trap/wasm32-wasip1/release/portcullis.wasm"
 SUPPORT = ROOT / "tests/support"
+
+
+def identity(name):
+    """The identity id the Kratos stand-in (kratos.py) answers for the session `valid-<name>`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
 
 
 def envoy_binary():
@@ -196,6 +202,20 @@ class Envoy:
 
     def pid(self):
         return self.proc.pid
+
+    def stat(self, name):
+        """One counter or gauge from /stats, 0 when Envoy has not created it."""
+        for line in self.stats(name).splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        return 0
+
+    def rss_kib(self):
+        for line in Path(f"/proc/{self.pid()}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS for envoy")
 
 
 class EcdsFile:
