@@ -26,7 +26,8 @@ def test_swaps_under_load_allow_nothing_wrongly_and_answer_every_request():
     assert figures["stale"] == 0, figures["stale_examples"]
     assert figures["crossed_a_swap"] > 0 and figures["crossed_a_swap_answered"] == figures["crossed_a_swap"]
     assert figures["five_xx"] == {}, figures["five_xx"]
-    assert figures["rss_growth_percent"] <= 10, figures["rss_kib_samples"]
+    # From the first swap on (the first replacement is a one-off step of a few MiB).
+    assert figures["rss_growth_percent"] <= 5, figures["rss_kib_samples"]
 
 
 def test_the_judge_catches_what_it_should():

@@ -3,7 +3,8 @@
 (envoy/ecds.yaml, a watched file), a new filter configuration every --every seconds while four
 clients send mixed traffic through a slow Kratos. Bounded in time and requests; prints a table and
 exits non-zero when a request was wrongly allowed, hung or answered by a stale configuration, when
-Envoy took the refused configuration, or when its RSS grew more than --max-growth percent.
+Envoy took the refused configuration, or when its RSS grew more than --max-growth percent from the
+first swap to the end (the first replacement is a one-off step, reported apart).
 
 Generation g of the configuration (config(g)):
   web      echo.example.com: a Kratos session (cookie_session), always;
@@ -219,7 +220,8 @@ def parse_args(argv=None):
     p.add_argument("--kratos-ms", type=int, default=300, help="Kratos' latency: requests park behind it")
     p.add_argument("--timeout", type=float, default=10, help="a request unanswered this long hangs")
     p.add_argument("--grace", type=float, default=0.5, help="seconds a replaced configuration may still answer")
-    p.add_argument("--max-growth", type=float, default=10.0, help="percent of RSS growth allowed across the swaps")
+    p.add_argument("--max-growth", type=float, default=5.0,
+                   help="percent of RSS growth allowed from the first swap to the end")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write the figures here too")
     return p.parse_args(argv)
@@ -297,7 +299,10 @@ def swap_under_load(args, envoy, ecds, swaps):
     statuses = {}
     for o in outcomes:
         statuses[o.status] = statuses.get(o.status, 0) + 1
-    growth = 100.0 * (rss_after - rss_before) / rss_before if rss_before else float("inf")
+    # The first replacement costs Envoy a one-off step (about 6 MiB here); what must stay bounded
+    # is the growth from there on.
+    rss_first = swapper.rss[0] if swapper.rss else rss_before
+    growth = 100.0 * (rss_after - rss_first) / rss_first if rss_first else float("inf")
     answered_by_gen = {}
     for o in outcomes:
         k = answered_by(o)
@@ -314,7 +319,8 @@ def swap_under_load(args, envoy, ecds, swaps):
         "hung": len(hung), "resets": len(resets), "stale": len(stale), "stale_examples": stale[:5],
         "crossed_a_swap": len(crossed),
         "crossed_a_swap_answered": sum(1 for o in crossed if o.status),
-        "five_xx": five, "rss_kib_before": rss_before, "rss_kib_after": rss_after,
+        "five_xx": five, "rss_kib_before": rss_before, "rss_kib_after_first_swap": rss_first,
+        "rss_kib_after": rss_after,
         "rss_kib_samples": swapper.rss, "rss_growth_percent": round(growth, 2),
         "envoy_alive": envoy.proc.poll() is None, "swapper_error": swapper.error,
     }
@@ -336,7 +342,9 @@ def print_table(f, args):
     print(f"| in flight across a swap / answered | {f['crossed_a_swap']} / {f['crossed_a_swap_answered']} | all |")
     print(f"| connection resets | {f['resets']} | |")
     print(f"| 5xx by cause | {f['five_xx'] or 0} | |")
-    print(f"| Envoy RSS before / after the swaps | {f['rss_kib_before'] / 1024:.1f} / {f['rss_kib_after'] / 1024:.1f} MiB ({f['rss_growth_percent']:+.2f} %) | ≤ {args.max_growth} % |")
+    print(f"| Envoy RSS before the swaps / after the first / at the end | {f['rss_kib_before'] / 1024:.1f} / "
+          f"{f['rss_kib_after_first_swap'] / 1024:.1f} / {f['rss_kib_after'] / 1024:.1f} MiB | |")
+    print(f"| RSS growth after the first swap | {f['rss_growth_percent']:+.2f} % | ≤ {args.max_growth} % |")
     for example in f["wrongly_allowed_examples"]:
         print("wrongly allowed:", example)
     if f["swapper_error"]:
