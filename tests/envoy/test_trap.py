@@ -12,6 +12,7 @@ sending valid session cookies from a small pool, invalid cookies, no credentials
 """
 
 import re
+import threading
 import time
 
 import pytest
@@ -84,7 +85,8 @@ def shipped_policy(name):
 # What envoy/*.yaml ship (envoy/README.md, "When the VM fails"); the FAIL_RELOAD test runs it.
 RELOAD = shipped_policy("kratos.yaml")
 # A request parked in a trapped VM is never answered by it: Envoy ends it here (408).
-HCM = {"request_timeout": "2s"}
+HCM_TIMEOUT_S = 2
+HCM = {"request_timeout": f"{HCM_TIMEOUT_S}s"}
 POOL = 8
 CLIENTS = 4
 TRAP = [("x-portcullis-trap", "1")]
@@ -294,3 +296,36 @@ def test_the_release_build_ignores_the_trap_header(upstream, kratos, jwks):
             r = request(e.port, "/notes", headers=TRAP + [("Cookie", "ory_kratos_session=valid-pool0")])
             assert r.status == 200 and r.json()["headers"]["x-user-id"] == [identity("pool0")]
         assert "unreachable" not in e.log() and e.stat("wasm.portcullis.vm_reload_success") == 0
+
+
+def test_a_request_parked_behind_a_callout_when_the_vm_traps_is_never_forwarded(started, kratos):
+    """Its callout answer goes to a dead VM: the request is ended by the connection manager's
+    request_timeout (2 s here), never forwarded, and the new VM serves the next one."""
+    envoy, _ = started(RELOAD)
+    kratos.control(latency_ms=1500)
+    try:
+        answer = {}
+
+        def parked():
+            started_at = time.monotonic()
+            r = request(envoy.port, "/notes", headers=[("Cookie", "ory_kratos_session=valid-parked")])
+            answer.update(status=r.status, body=r.body, seconds=time.monotonic() - started_at)
+
+        thread = threading.Thread(target=parked, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not kratos.calls():  # the whoami call is out: the request is parked
+            assert time.monotonic() < deadline, "the request never reached Kratos"
+            time.sleep(0.02)
+        trap(envoy)
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "the parked request was never answered"
+        print(f"parked request: {answer['status']} after {answer['seconds']:.2f} s")
+        assert answer["status"] in (503, 408) and b'"headers"' not in answer["body"], answer
+        assert answer["seconds"] < HCM_TIMEOUT_S + 1.5, answer
+    finally:
+        kratos.control(latency_ms=0)
+    deadline = time.monotonic() + 5
+    while request(envoy.port, "/notes", headers=[("Cookie", "ory_kratos_session=valid-pool1")]).status != 200:
+        assert time.monotonic() < deadline, "no new VM"
+        time.sleep(0.1)
