@@ -4,8 +4,10 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 WASM := target/wasm32-wasip1/release/portcullis.wasm
+# The test-only build that traps on request (cargo feature test-trap), never the release .wasm.
+TRAP_WASM := target/trap/wasm32-wasip1/release/portcullis.wasm
 
-.PHONY: all toolchain venv build oci run test test-native test-host test-envoy lint bench bench-quick bench-fuel bench-tools fuzz fuzz-tools soak soak-quick clean
+.PHONY: all toolchain venv build build-trap oci run test test-native test-host test-envoy lint bench bench-quick bench-fuel bench-tools fuzz fuzz-tools soak soak-quick clean
 
 all: build
 
@@ -23,6 +25,12 @@ venv: $(VENV)/.stamp
 build: toolchain
 	$(CARGO) build --release --target wasm32-wasip1 --lib
 	@ls -l $(WASM) | awk '{print "portcullis.wasm: " $$5 " bytes"}'
+
+# tests/envoy/test_trap.py's filter: traps when a request has x-portcullis-trap. Its own target
+# dir, so `make build` never picks up the feature.
+build-trap: toolchain
+	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
+	@ls -l $(TRAP_WASM) | awk '{print "portcullis.wasm (test-trap): " $$5 " bytes"}'
 
 # The .wasm as an OCI image (Istio's compat format: one layer holding plugin.wasm) in target/oci,
 # without a container engine; push it with skopeo (README: Deploying in Istio).
@@ -42,7 +50,7 @@ test-host: build
 	$(CARGO) test -p portcullis-host
 
 # Real Envoy, and the deployment files (envoy/, the OCI image, the Istio manifests).
-test-envoy: build venv
+test-envoy: build build-trap venv
 	$(VENV)/bin/pytest tests/envoy tests/deploy -q
 
 # cargo-fuzz until coverage plateaus, one target at a time (fuzz/README.md); FUZZ_ARGS e.g.
@@ -54,8 +62,12 @@ fuzz-tools:
 	@$(CARGO) fuzz --version 2>/dev/null | grep -q '0.13.1' || $(CARGO) install cargo-fuzz --version 0.13.1 --locked
 
 # Envoy (2 workers) under mixed load with Kratos faults: RSS growth, VM crashes, wrongly allowed.
+# Then a minute with a 20-entry session cache (memory bounded by configuration: evictions must
+# move, RSS flat), and a minute of configurations swapped through ECDS under load (swaps.py).
 soak: build venv
 	nice -n 10 $(PY) tests/soak/soak.py --duration 600 --baseline 60 $(SOAK_ARGS)
+	nice -n 10 $(PY) tests/soak/soak.py --duration 60 --baseline 25 --tiny-caches --prefill 5000
+	nice -n 10 $(PY) tests/soak/swaps.py --duration 60 $(SWAPS_ARGS)
 
 # One minute of the same, in `make test`: faults every 1.5 s, so a whole cycle precedes the baseline.
 soak-quick: build venv
@@ -65,6 +77,7 @@ lint: toolchain
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target wasm32-wasip1 --lib -- -D warnings
+	$(CARGO) clippy --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap -- -D warnings
 
 # wrk drives the Envoy benchmarks, valgrind (callgrind) counts instructions; both from apt.
 bench-tools:

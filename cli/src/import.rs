@@ -461,9 +461,10 @@ impl PluginArgs {
         spec.insert("url".into(), self.image.into());
         spec.insert("sha256".into(), self.sha256.into());
         // Authentication runs before Istio's own authorization filters, and a filter that
-        // cannot load must refuse traffic rather than let it through unchecked.
+        // cannot load must refuse traffic rather than let it through unchecked; one that traps
+        // answers 503 until Envoy has replaced its VM (envoy/README.md "When the VM fails").
         spec.insert("phase".into(), "AUTHN".into());
-        spec.insert("failStrategy".into(), "FAIL_CLOSE".into());
+        spec.insert("failStrategy".into(), "FAIL_RELOAD".into());
         spec.insert("pluginConfig".into(), Value::Mapping(config));
         let mut plugin = Mapping::new();
         plugin.insert("apiVersion".into(), "extensions.istio.io/v1alpha1".into());

@@ -493,7 +493,7 @@ fn import_renders_a_wasmplugin_that_checks_and_explains() {
     );
     assert_eq!(spec["sha256"].as_str(), Some(SHA));
     assert_eq!(spec["phase"].as_str(), Some("AUTHN"));
-    assert_eq!(spec["failStrategy"].as_str(), Some("FAIL_CLOSE"));
+    assert_eq!(spec["failStrategy"].as_str(), Some("FAIL_RELOAD"));
     assert_eq!(
         spec["pluginConfig"]["access_rules"]["rules"][0]["id"].as_str(),
         Some("echo-session")

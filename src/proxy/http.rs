@@ -73,6 +73,8 @@ impl HttpFilter {
     }
 
     pub fn on_request_headers(&mut self, host: &impl Host) -> Flow {
+        #[cfg(feature = "test-trap")]
+        super::trap::on_request_headers(&host.request_headers());
         let Some(exchange) = self.exchange.as_mut() else {
             host.log(
                 LogLevel::Error,

@@ -7,6 +7,7 @@ pub mod http;
 pub mod in_flight;
 pub mod metrics;
 pub mod root;
+mod trap;
 #[cfg(all(target_arch = "wasm32", feature = "abi"))]
 mod wasm;
 

@@ -68,7 +68,7 @@ def test_every_wasmplugin_is_valid_and_has_what_istio_needs(wasmplugin_schema):
         assert k8s_schema.errors(wasmplugin_schema, plugin) == [], name
         spec = plugin["spec"]
         assert spec["url"].startswith("oci://") and re.fullmatch(r"[0-9a-f]{64}", spec["sha256"])
-        assert (spec["phase"], spec["failStrategy"]) == ("AUTHN", "FAIL_CLOSE")
+        assert (spec["phase"], spec["failStrategy"]) == ("AUTHN", "FAIL_RELOAD")
         assert spec["selector"]["matchLabels"]
         assert spec["pluginConfig"]["access_rules"]["rules"]
 

@@ -5,14 +5,12 @@ Envoy does with a configuration the filter refuses, statically and through ECDS.
 import datetime
 import http.server
 import json
-import os
 import re
 import ssl
 import subprocess
 import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -31,8 +29,7 @@ BROKEN = "access_rules: [ {"
 TENANT_KEYS = "/11111111-2222-3333-4444-555555555555/discovery/v2.0/keys"
 
 
-def identity(name):
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
+identity = envoy_harness.identity
 
 
 def start(name, upstream, **kw):
@@ -72,14 +69,6 @@ class PlaceholderValues(dict):
 def prometheus(envoy):
     with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin}/stats/prometheus", timeout=5) as r:
         return r.read().decode()
-
-
-def stat(envoy, name):
-    for line in envoy.stats(name).splitlines():
-        key, _, value = line.partition(": ")
-        if key == name:
-            return int(value)
-    return 0
 
 
 # --- the files ---------------------------------------------------------------------------------
@@ -240,7 +229,7 @@ def test_two_workers_share_one_session_cache(upstream, kratos, jwks):
         for _ in range(40):  # each request on its own connection: the kernel spreads them
             seen = upstream_saw(request(e.port, "/", headers=cookie))
             assert seen["headers"]["x-user-id"] == [identity("bob")]
-        workers = [stat(e, f"listener.127.0.0.1_{e.port}.worker_{n}.downstream_cx_total") for n in (0, 1)]
+        workers = [e.stat(f"listener.127.0.0.1_{e.port}.worker_{n}.downstream_cx_total") for n in (0, 1)]
         assert sum(workers) == 40 and min(workers) > 0, workers
         assert len(kratos.calls()) == 1, "the second worker found the session in shared data"
 
@@ -266,36 +255,18 @@ def test_a_static_bootstrap_with_a_refused_configuration_does_not_start(upstream
     assert "Unable to create Wasm plugin portcullis" in run.stderr
 
 
-class EcdsFile:
-    """The extension config file envoy/ecds.yaml watches, replaced atomically as an operator would."""
-
-    def __init__(self, directory):
-        self.dir = Path(directory)
-        self.template = json.loads(json.dumps(yaml.safe_load(envoy_harness.fill(
-            (ENVOY / "ecds-portcullis.yaml").read_text(), {"WASM": str(envoy_harness.WASM)}))))
-        self.writes = 0
-
-    def write(self, config):
-        doc = json.loads(json.dumps(self.template))
-        doc["resources"][0]["typed_config"]["config"]["configuration"]["value"] = config
-        tmp = self.dir / "next.tmp"
-        tmp.write_text(json.dumps(doc))
-        os.rename(tmp, self.dir / "portcullis.json")
-        self.writes += 1
-
-
 def wait_attempts(envoy, n, seconds=10):
     prefix = "extension_config_discovery.http_filter.portcullis."
     deadline = time.time() + seconds
-    while stat(envoy, prefix + "update_attempt") < n:
+    while envoy.stat(prefix + "update_attempt") < n:
         assert time.time() < deadline, envoy.log()
         time.sleep(0.05)
-    return {k: stat(envoy, prefix + k) for k in ("update_success", "update_rejected")}
+    return {k: envoy.stat(prefix + k) for k in ("update_success", "update_rejected")}
 
 
 def test_ecds_refused_configurations_never_let_a_request_through(upstream, tmp_path):
     play1 = (ROOT / "filter-config/play1.yaml").read_text()
-    ecds = EcdsFile(tmp_path)
+    ecds = envoy_harness.EcdsFile(tmp_path)
     ecds.write(BROKEN)
     with start("ecds.yaml", upstream, values={"ECDS_DIR": str(tmp_path), "ECDS_FILE": "portcullis.json"}) as e:
         # No configuration was ever accepted: Envoy answers 500 itself; nothing is forwarded.

@@ -6,10 +6,10 @@ memory stays flat across repeated fault cycles."""
 
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
+import envoy_harness
 from conftest import request, start_envoy, upstream_saw
 from mint import mint
 
@@ -60,9 +60,7 @@ KRATOS_FAULTS = ["down", "reset", "hang", "garbage", "garbage-http", "huge"]
 JWKS_FAULTS = ["down", "garbage", "reset", "hang", "garbage-http", "huge"]
 
 
-def identity(name):
-    """The identity id the Kratos stand-in answers for `valid-<name>`."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
+identity = envoy_harness.identity
 
 
 def with_cookie(envoy, token):
@@ -77,13 +75,6 @@ def with_jwt(envoy, sub, key="rsa-1"):
 
 def forwarded_id(response):
     return upstream_saw(response)["headers"]["x-user-id"]
-
-
-def rss_kib(envoy):
-    for line in Path(f"/proc/{envoy.pid()}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS for envoy")
 
 
 def assert_no_vm_failure(envoy):
@@ -224,10 +215,10 @@ def fault_cycle(envoy, kratos, jwks):
 def test_memory_stays_flat_across_fault_cycles(envoy, standins):
     kratos, jwks = standins
     fault_cycle(envoy, kratos, jwks)  # allocator high-water marks, pools, connection slots
-    before = rss_kib(envoy)
+    before = envoy.rss_kib()
     for _ in range(3):
         fault_cycle(envoy, kratos, jwks)
-    after = rss_kib(envoy)
+    after = envoy.rss_kib()
     growth = after - before
     print(f"Envoy RSS after one fault cycle {before} KiB, after three more {after} KiB ({growth:+} KiB)")
     # A leak per request (hundreds of requests, 9 MiB answers) would show in megabytes.

@@ -11,8 +11,16 @@ reached it, so every forwarded request is checked: an invalid credential that re
 non-guest x-user-id, a valid one with another identity, or the protected path without one, is
 wrongly allowed.
 
+With --tiny-caches the session cache holds 20 entries per worker (`cache.max_entries`, the only
+per-VM cache bound the configuration sets: the verified-JWT, hydrator, grant and id_token caches
+are fixed at 10,000 entries / 16 MiB per VM, and the sessions shared between workers at 4,096
+shared-data slots), --prefill first sends that many distinct valid sessions so the shared slots
+are full before the baseline, and the run fails unless the session cache's eviction counter moved
+after the baseline: memory bounded by the configuration, not by the traffic.
+
 Usage: make soak (10 min) / make soak-quick (60 s), or
   .venv/bin/python tests/soak/soak.py --duration 600 --baseline 60 [--max-requests N] [--json F]
+  .venv/bin/python tests/soak/soak.py --duration 60 --baseline 25 --tiny-caches --prefill 5000
 """
 
 import argparse
@@ -24,12 +32,13 @@ import re
 import sys
 import threading
 import time
-import uuid
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/support"))
 import envoy_harness  # noqa: E402
+from load import Load as Clients  # noqa: E402
 from mint import mint  # noqa: E402
 
 CONFIG = """
@@ -85,8 +94,7 @@ FAULTS = ["reset", "hang", "garbage", "garbage-http", "flap", "down"]
 VM_FAILURE = re.compile(r"panicked|VM failed|failed: Uncaught|RuntimeError|unreachable executed")
 
 
-def identity(name):
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
+identity = envoy_harness.identity
 
 
 class Tally:
@@ -227,13 +235,6 @@ class Load:
         return "nothing.example.com", "/x", {}, judge
 
 
-def rss_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def stat_values(envoy, names):
     values = {}
     for line in envoy.stats("wasm").splitlines():
@@ -245,6 +246,28 @@ def stat_values(envoy, names):
 
 VM_STATS = ["wasm.envoy.wasm.runtime.v8.created", "wasm.portcullis.vm_reload",
             "wasm.portcullis.vm_reload_failure"]
+
+
+def prefill(envoy, n):
+    """`n` distinct valid sessions, 8 at a time, bounded to 120 s."""
+    if not n:
+        return
+    load = Clients(envoy.port, lambda i: ("prefill", "echo.example.com", "/notes",
+                                       {"Cookie": f"ory_kratos_session=valid-fill{i}"}, None),
+                clients=8, seconds=120, max_per_client=(n + 7) // 8)
+    with load:
+        load.join()
+    served = sum(1 for o in load.snapshot() if o.status == 200)
+    print(f"prefill: {served} of {len(load.snapshot())} distinct sessions served")
+
+
+def evictions(envoy):
+    """The session cache's eviction counter (portcullis_cache_total{cache=session,result=eviction})."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin}/stats/prometheus", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("portcullis_cache_total{") and 'cache="session"' in line and 'result="eviction"' in line:
+                return int(float(line.rsplit(" ", 1)[1]))
+    return 0
 
 
 def control(port, **body):
@@ -264,6 +287,8 @@ def main():
     p.add_argument("--max-growth", type=float, default=2.0, help="percent of RSS growth allowed after --baseline")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write the figures here too")
+    p.add_argument("--tiny-caches", action="store_true", help="session cache of 20 entries; evictions must move")
+    p.add_argument("--prefill", type=int, default=0, help="distinct valid sessions sent before the load")
     args = p.parse_args()
 
     procs = []
@@ -273,8 +298,10 @@ def main():
         jwks, jwks_port = envoy_harness.start_script("jwks.py")
         procs += [up, kratos, jwks]
         control(kratos_port, hang_ms=1500, flap_ms=400)
-        with envoy_harness.Envoy(CONFIG, concurrency=2, upstream_port=up_port, kratos_port=kratos_port,
+        config = CONFIG.replace("max_entries: 300", "max_entries: 20") if args.tiny_caches else CONFIG
+        with envoy_harness.Envoy(config, concurrency=2, upstream_port=up_port, kratos_port=kratos_port,
                                  jwks_port=jwks_port) as envoy:
+            prefill(envoy, args.prefill)
             return run(args, envoy, kratos_port)
     finally:
         for proc in procs:
@@ -317,13 +344,15 @@ def run(args, envoy, kratos_port):
 
     samples = []  # (seconds, rss KiB, requests)
     vm_at_baseline = None
+    evictions_at_baseline = None
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         elapsed = time.monotonic() - start
         if not samples or elapsed - samples[-1][0] >= 5:
-            samples.append((round(elapsed), rss_kib(envoy.pid()), tally.requests))
+            samples.append((round(elapsed), envoy.rss_kib(), tally.requests))
             if vm_at_baseline is None and elapsed >= args.baseline:
                 vm_at_baseline = stat_values(envoy, VM_STATS)
+                evictions_at_baseline = evictions(envoy)
         if envoy.proc.poll() is not None:
             break
     stop.set()
@@ -331,9 +360,11 @@ def run(args, envoy, kratos_port):
     control(kratos_port, mode="normal")
     elapsed = time.monotonic() - start
     envoy_alive = envoy.proc.poll() is None
-    final_rss = rss_kib(envoy.pid()) if envoy_alive else 0
+    final_rss = envoy.rss_kib() if envoy_alive else 0
     vm_end = stat_values(envoy, VM_STATS) if envoy_alive else {}
     vm_at_baseline = vm_at_baseline or vm_end
+    evictions_end = evictions(envoy) if envoy_alive else 0
+    evicted = evictions_end - (evictions_at_baseline if evictions_at_baseline is not None else evictions_end)
     log_failures = VM_FAILURE.findall(envoy.log())
     baseline = next((s for s in samples if s[0] >= args.baseline), samples[-1] if samples else (0, 0, 0))
     growth = 100.0 * (final_rss - baseline[1]) / baseline[1] if baseline[1] else float("inf")
@@ -350,6 +381,7 @@ def run(args, envoy, kratos_port):
         "rss_growth_percent": round(growth, 2), "vm_crashes": vm_crashes,
         "wrongly_allowed": len(tally.wrongly_allowed), "wrongly_allowed_examples": tally.wrongly_allowed[:5],
         "unexpected_statuses": tally.unexpected, "rss_samples": samples,
+        "session_evictions_after_baseline": evicted, "session_evictions_total": evictions_end,
     }
     print("| figure | value | target |\n|---|---:|---|")
     print(f"| duration | {figures['duration_s']} s | |")
@@ -359,6 +391,8 @@ def run(args, envoy, kratos_port):
     print(f"| Envoy RSS at {figures['duration_s']} s | {final_rss / 1024:.1f} MiB | |")
     print(f"| RSS growth | {growth:+.2f} % | ≤ {args.max_growth} % |")
     print(f"| VM crashes | {vm_crashes} | 0 |")
+    print(f"| session cache evictions after the baseline (total) | {evicted} ({evictions_end}) | "
+          f"{'> 0' if args.tiny_caches else ''} |")
     print(f"| wrongly allowed | {len(tally.wrongly_allowed)} | 0 |")
     print(f"| unexpected statuses (not a security failure) | {tally.unexpected or 0} | |")
     print(f"| client errors (reset/timeout seen by the client) | {tally.errors} | |")
@@ -369,7 +403,7 @@ def run(args, envoy, kratos_port):
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     ok = (not tally.wrongly_allowed and vm_crashes == 0 and growth <= args.max_growth
-          and tally.requests > 0)
+          and tally.requests > 0 and (evicted > 0 or not args.tiny_caches))
     print("soak: 1 passed, 0 failed" if ok else "soak: 0 passed, 1 failed")
     return 0 if ok else 1
 

