@@ -28,9 +28,11 @@ impl Path {
                     )
                 }
                 '.' => parts.push(std::mem::take(&mut cur)),
-                '*' | '?' | '|' | '@' => return Err(Invalid::whole(Kind::Parse(format!(
+                '*' | '?' | '|' | '@' => {
+                    return Err(Invalid::whole(Kind::Parse(format!(
                     "{path:?}: wildcards, queries and modifiers other than @this are not supported"
-                )))),
+                ))))
+                }
                 c => cur.push(c),
             }
         }

@@ -173,7 +173,10 @@ mod tests {
         let err = clusters()
             .resolve("http://kratos-admin.auth/x")
             .unwrap_err();
-        assert!(err.to_string().contains("http://kratos-admin.auth/x"), "{err}");
+        assert!(
+            err.to_string().contains("http://kratos-admin.auth/x"),
+            "{err}"
+        );
         assert!(clusters().resolve("https://kratos-public.auth/x").is_err());
     }
 }
