@@ -1,0 +1,300 @@
+//! The stages of one request after its rule is matched: authenticators, the authorizer (which
+//! may wait for the body), mutators, then forwarding or the error handlers' reply. Each stage
+//! that pauses on a call parks the request with the handler's continuation.
+
+use super::{Body, Env, Exchange, Resume, State};
+use crate::authn::{self, AuthnStep, Input};
+use crate::authz::AuthzStep;
+use crate::errors::{self, ErrorHandler};
+use crate::filter::Rule;
+use crate::mutate::{self, MutateStep};
+use crate::pipeline::decision::Decision;
+use crate::pipeline::forward;
+use crate::pipeline::matched::{identity, session, Identity, Matched};
+use crate::pipeline::trace_context::with_trace_context;
+use crate::pipeline::VmState;
+use crate::vocab::callout::{Callout, CalloutResult};
+use crate::vocab::effect::{Effect, Reply};
+use crate::vocab::percent::encode_path;
+use crate::vocab::rejection::PipelineError;
+use crate::vocab::request::{Headers, Request};
+use std::rc::Rc;
+
+impl Exchange {
+    /// Parks the request on `callout`; its answer goes to `then`.
+    pub(super) fn call(&mut self, matched: Matched, callout: Callout, then: Resume) -> Vec<Effect> {
+        let callout = with_trace_context(callout, &matched.request);
+        let call = self.dispatch_id();
+        self.state = State::Calling {
+            matched: Box::new(matched),
+            call,
+            then,
+        };
+        vec![Effect::Dispatch(call, callout)]
+    }
+
+    /// Runs the authenticator chain from `from`; `answer` is the answer to that authenticator's
+    /// call, with its continuation.
+    pub(super) fn authenticate(
+        &mut self,
+        matched: Matched,
+        from: usize,
+        mut answer: Option<(authn::Then, CalloutResult)>,
+        env: &Env<'_>,
+    ) -> Vec<Effect> {
+        let rule = Rc::clone(&matched.rule);
+        let mut wake = Vec::new();
+        let (index, step) = {
+            let encoded = encode_path(&matched.path);
+            let input = Input {
+                request: &matched.request,
+                path: &encoded,
+                query: &matched.query,
+            };
+            let mut vm = self.vm.borrow_mut();
+            let VmState {
+                authn: caches,
+                jwks,
+                stats,
+                ..
+            } = &mut *vm;
+            let mut ctx = authn::Ctx {
+                now_ms: env.now_ms,
+                started_ms: self.started_ms,
+                waiter: self.id,
+                caches,
+                jwks,
+                stats,
+                shared: env.shared,
+                wake: &mut wake,
+            };
+            let mut last = (from, AuthnStep::NotResponsible);
+            for (i, authn) in rule.authenticators.iter().enumerate().skip(from) {
+                let step = match answer.take() {
+                    Some((then, result)) => then.resume(result, &mut ctx),
+                    None => authn.start(&input, &mut ctx),
+                };
+                if let Some(outcome) = step.outcome() {
+                    ctx.stats.authenticator(authn.name(), outcome);
+                }
+                last = (i, step);
+                if !matches!(last.1, AuthnStep::NotResponsible) {
+                    break;
+                }
+            }
+            last
+        };
+        let mut effects = match step {
+            AuthnStep::NotResponsible => {
+                self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, &rule)
+            }
+            AuthnStep::Authenticated { subject, extra } => {
+                self.authorize(matched, &rule, subject, extra)
+            }
+            AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, &rule),
+            AuthnStep::Call(callout, then) => {
+                self.call(matched, callout, Resume::Authn { index, then })
+            }
+            AuthnStep::Wait => {
+                self.state = State::Waiting {
+                    matched: Box::new(matched),
+                    authn: index,
+                };
+                Vec::new()
+            }
+        };
+        if !wake.is_empty() {
+            effects.push(Effect::Wake(wake));
+        }
+        effects
+    }
+
+    /// Runs the rule's authorizer, which may pause on a callout.
+    pub(super) fn authorize(
+        &mut self,
+        matched: Matched,
+        rule: &Rule,
+        subject: String,
+        extra: Rc<serde_json::Value>,
+    ) -> Vec<Effect> {
+        // Go's nil map: reading a key of it yields nil, not an error.
+        let extra = if extra.is_null() {
+            Rc::new(serde_json::Value::Object(Default::default()))
+        } else {
+            extra
+        };
+        let id = Identity {
+            subject,
+            extra,
+            header: Headers::default(),
+        };
+        if self.wants_body && matches!(self.body, Body::Streaming) {
+            self.state = State::AwaitingBody {
+                matched: Box::new(matched),
+                identity: Box::new(id),
+            };
+            return Vec::new();
+        }
+        self.ask_authorizer(matched, rule, id)
+    }
+
+    pub(super) fn ask_authorizer(
+        &mut self,
+        matched: Matched,
+        rule: &Rule,
+        id: Identity,
+    ) -> Vec<Effect> {
+        let body = match &self.body {
+            Body::Complete(b) if self.wants_body => b.as_slice(),
+            _ => &[],
+        };
+        let s = session(&matched, id);
+        let step = rule.authorizer.start(&s, body);
+        let id = identity(s);
+        self.authorized(matched, rule, id, step)
+    }
+
+    /// Goes on from the authorizer's step.
+    pub(super) fn authorized(
+        &mut self,
+        matched: Matched,
+        rule: &Rule,
+        mut id: Identity,
+        step: AuthzStep,
+    ) -> Vec<Effect> {
+        match step {
+            AuthzStep::Allow(forwarded) => {
+                forwarded
+                    .into_iter()
+                    .for_each(|(k, v)| id.header.set(&k, v));
+                self.run_mutators(matched, rule, id, 0, None)
+            }
+            AuthzStep::Deny(e) => self.fail_in_rule(&e, &matched, rule),
+            AuthzStep::Call(callout, then) => {
+                let identity = Box::new(id);
+                self.call(matched, callout, Resume::Authz { identity, then })
+            }
+        }
+    }
+
+    /// Runs the mutators from `from` (`answer` is the answer to that mutator's call, with its
+    /// continuation), then forwards.
+    pub(super) fn run_mutators(
+        &mut self,
+        matched: Matched,
+        rule: &Rule,
+        id: Identity,
+        from: usize,
+        mut answer: Option<(mutate::Then, CalloutResult)>,
+    ) -> Vec<Effect> {
+        let mut s = session(&matched, id);
+        let paused = {
+            let mut vm = self.vm.borrow_mut();
+            let VmState {
+                mutate: caches,
+                jwks,
+                ..
+            } = &mut *vm;
+            let mut ctx = mutate::Ctx {
+                now_ms: self.now_ms,
+                caches,
+                jwks,
+            };
+            let mut paused = None;
+            for (i, m) in rule.mutators.iter().enumerate().skip(from) {
+                let step = match answer.take() {
+                    Some((then, result)) => then.resume(result, &mut s, &mut ctx),
+                    None => m.start(&mut s, &mut ctx),
+                };
+                match step {
+                    MutateStep::Done => {}
+                    MutateStep::Failed(e) => {
+                        paused = Some(Err(e));
+                        break;
+                    }
+                    MutateStep::Call(callout, then) => {
+                        paused = Some(Ok((i, callout, then)));
+                        break;
+                    }
+                }
+            }
+            paused
+        };
+        match paused {
+            None => {}
+            Some(Err(e)) => {
+                drop(s);
+                return self.fail_in_rule(&e, &matched, rule);
+            }
+            Some(Ok((index, callout, then))) => {
+                let identity = Box::new(identity(s));
+                return self.call(
+                    matched,
+                    callout,
+                    Resume::Mutate {
+                        identity,
+                        index,
+                        then,
+                    },
+                );
+            }
+        }
+        let effects = match forward::effects(&matched, rule, &s) {
+            Ok(effects) => effects,
+            Err(e) => {
+                drop(s);
+                return self.fail_in_rule(&e, &matched, rule);
+            }
+        };
+        self.state = State::Finished;
+        self.vm.borrow_mut().stats.decision(Some(rule.index), None);
+        self.decision = Some(Decision {
+            rule: Some(Rc::clone(&rule.id)),
+            status: None,
+            reason: "allowed",
+            detail: None,
+            subject: Some(s.subject),
+            callouts: self.next_call,
+            started_ms: self.started_ms,
+        });
+        effects
+    }
+
+    pub(super) fn fail_in_rule(
+        &mut self,
+        error: &PipelineError,
+        matched: &Matched,
+        rule: &Rule,
+    ) -> Vec<Effect> {
+        let mut url = String::new();
+        matched.url().write(&mut url);
+        self.fail(error, Some(&matched.request), Some(rule), &url)
+    }
+
+    pub(super) fn fail(
+        &mut self,
+        error: &PipelineError,
+        request: Option<&Request>,
+        rule: Option<&Rule>,
+        url: &str,
+    ) -> Vec<Effect> {
+        let index = rule.map(|r| r.index);
+        let handlers: &[ErrorHandler] = rule.map_or(&[], |r| &r.errors);
+        let reply: Reply = errors::respond(error, request, url, handlers, &self.filter.fallback);
+        self.vm
+            .borrow_mut()
+            .stats
+            .decision(index, Some(reply.status));
+        self.state = State::Finished;
+        self.decision = Some(Decision {
+            rule: rule.map(|r| Rc::clone(&r.id)),
+            status: Some(reply.status),
+            reason: error.reason_id(),
+            detail: error.reason().map(str::to_string),
+            subject: None,
+            callouts: self.next_call,
+            started_ms: self.started_ms,
+        });
+        vec![Effect::Reply(reply)]
+    }
+}
