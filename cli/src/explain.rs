@@ -229,8 +229,7 @@ fn resolve(callout: &Callout, answers: &mut Answers, live: bool) -> (How, Callou
     (How::NotPerformed, CalloutResult::Failed)
 }
 
-/// The subject rules are matched against, computed as the pipeline computes it: scheme, `://`,
-/// the host lowercase, the cleaned path; the query is not part of it.
+/// The subject rules are matched against, computed as the pipeline computes it.
 fn subject(request: &[(String, String)]) -> Option<(String, String)> {
     let pairs = request
         .iter()
@@ -238,12 +237,7 @@ fn subject(request: &[(String, String)]) -> Option<(String, String)> {
         .collect();
     let r = Request::from_header_map(pairs).ok()?;
     let normalized = path::normalize(&r.path).ok()?;
-    let subject = format!(
-        "{}://{}{}",
-        r.scheme,
-        r.authority.to_ascii_lowercase(),
-        normalized.path
-    );
+    let subject = portcullis::rules::subject(&r.scheme, &r.authority, &normalized.path);
     Some((r.method, subject))
 }
 

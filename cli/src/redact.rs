@@ -3,14 +3,7 @@
 //! show only their scheme, the request's credentials are masked wherever they reappear (a
 //! forwarded header, a query), and callout bodies are summarised.
 
-/// Headers whose whole value is a credential.
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-session-token",
-];
+use portcullis::vocab::request::CREDENTIAL_HEADERS;
 
 /// Header or parameter names that carry a credential of some kind.
 const SECRET_WORDS: &[&str] = &["token", "secret", "session", "password", "key"];

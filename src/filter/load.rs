@@ -14,6 +14,7 @@ use crate::errors::ErrorHandler;
 use crate::mutate::Mutator;
 use crate::rules::{Matcher, Pattern, Strategy};
 use crate::vocab::log::{LogLevel, LogSettings};
+use crate::vocab::request::CREDENTIAL_HEADERS;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,9 +27,6 @@ const REMOTE_NEEDS_BODY: &str = "the remote authorizer sends the request body, w
 
 /// Where Oathkeeper's API serves the `id_token` public keys.
 const DEFAULT_JWKS_ENDPOINT: &str = "/.well-known/jwks.json";
-
-/// Headers that carry credentials, never identity: anti-spoofing never strips them.
-const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie"];
 
 pub fn load(bytes: &[u8]) -> Result<Filter, ConfigError> {
     let text = std::str::from_utf8(bytes)

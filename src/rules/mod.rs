@@ -143,6 +143,17 @@ impl Pattern {
     }
 }
 
+/// What rules are matched against: scheme, `://`, the host lowercase (host names are
+/// case-insensitive and Envoy routes them so), the normalised path; never the query.
+pub fn subject(scheme: &str, authority: &str, path: &str) -> String {
+    let mut subject = String::with_capacity(scheme.len() + authority.len() + path.len() + 3);
+    subject.push_str(scheme);
+    subject.push_str("://");
+    subject.extend(authority.chars().map(|c| c.to_ascii_lowercase()));
+    subject.push_str(path);
+    subject
+}
+
 /// The outcome of matching a request against every rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {

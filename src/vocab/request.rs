@@ -3,6 +3,16 @@
 
 use crate::vocab::rejection::PipelineError;
 
+/// Headers that carry a caller's credentials: never identity (anti-spoofing leaves them to the
+/// client), never shown (the CLI masks them).
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-session-token",
+];
+
 /// Request headers in arrival order. Names are lowercase.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers(Vec<(String, String)>);

@@ -16,7 +16,7 @@ use crate::authz;
 use crate::cache::SharedData;
 use crate::filter::Filter;
 use crate::mutate;
-use crate::rules::{path, Found};
+use crate::rules::{self, path, Found};
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::effect::{Effect, Reply};
 use crate::vocab::rejection::PipelineError;
@@ -191,14 +191,7 @@ impl Exchange {
         if let Some(effects) = self.answer_jwks(&request) {
             return effects;
         }
-        let mut subject = String::with_capacity(
-            request.scheme.len() + request.authority.len() + normalized.path.len() + 3,
-        );
-        subject.push_str(&request.scheme);
-        subject.push_str("://");
-        // Host names are case-insensitive and Envoy routes them so; match them lowercase.
-        subject.extend(request.authority.chars().map(|c| c.to_ascii_lowercase()));
-        subject.push_str(&normalized.path);
+        let subject = rules::subject(&request.scheme, &request.authority, &normalized.path);
         let index = match self.filter.matcher.find(&request.method, &subject) {
             Found::One(i) => i,
             Found::None => {
