@@ -304,11 +304,10 @@ impl Introspection {
                 access_token,
                 usable_ms,
             }) => {
-                let bytes = 64 + access_token.len();
                 let until = ctx.now_ms + usable_ms;
                 ctx.caches
                     .grants
-                    .insert(grant_key, access_token.clone(), bytes, until);
+                    .insert(grant_key, access_token.clone(), until);
                 self.check(&token, authority, Some(access_token), key)
             }
             Err(e) => settle(ctx, &key, Outcome::Rejected(e), None),

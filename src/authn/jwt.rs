@@ -6,6 +6,7 @@
 use super::token::TokenFrom;
 use super::{parse, Authenticate, AuthnStep, Ctx, Input};
 use crate::cache::jwks::{JwksRegistry, Missing};
+use crate::cache::weigh::{json_bytes, Weigh};
 use crate::config::clusters::Clusters;
 use crate::config::{Invalid, Kind};
 use crate::jose::claims::{self, Rules};
@@ -59,6 +60,13 @@ pub struct Verified {
     /// The key itself, not only its id: a kid republished with other material voids the entry.
     key: Jwk,
     alg: String,
+}
+
+impl Weigh for Verified {
+    fn bytes(&self) -> usize {
+        // The key that verified it: an RSA modulus is at most 512 bytes.
+        576 + self.subject.len() + json_bytes(&self.claims) + self.alg.len()
+    }
 }
 
 /// Algorithms this build verifies.
@@ -209,10 +217,7 @@ impl Jwt {
             key: jwk.clone(),
             alg: parsed.alg.clone(),
         };
-        ctx.caches
-            .tokens
-            // The token twice over, and the key that verified it (an RSA modulus is ≤ 512 bytes).
-            .insert(key, verified, 768 + token.len() * 2, until);
+        ctx.caches.tokens.insert(key, verified, until);
         AuthnStep::Authenticated {
             subject,
             extra: claims,

@@ -5,6 +5,7 @@ pub mod digest;
 pub mod jwks;
 pub mod lru;
 pub mod session;
+pub mod weigh;
 
 /// The proxy's shared key-value store (proxy-wasm shared data): one per VM id, visible to every
 /// worker, never evicted by the host.

@@ -3,6 +3,7 @@
 //! data, with single-flight so concurrent requests for one session make one call.
 
 use super::lru::Lru;
+use super::weigh::{json_bytes, Weigh};
 use super::SharedData;
 use crate::vocab::rejection::PipelineError;
 use std::collections::HashMap;
@@ -20,11 +21,10 @@ pub enum Outcome {
     Rejected(PipelineError),
 }
 
-impl Outcome {
+impl Weigh for Outcome {
     fn bytes(&self) -> usize {
         match self {
-            // The JSON text length is a fair proxy for the tree's heap size.
-            Outcome::Session { subject, extra } => 64 + subject.len() + extra.to_string().len() * 2,
+            Outcome::Session { subject, extra } => 64 + subject.len() + json_bytes(extra),
             Outcome::Rejected(_) => 64,
         }
     }
@@ -110,8 +110,7 @@ impl SessionCache {
         }
         if let Some((outcome, expires_ms)) = read_shared(shared, key, now_ms) {
             self.stats.shared_hits += 1;
-            let bytes = outcome.bytes();
-            self.lru.insert(*key, outcome.clone(), bytes, expires_ms);
+            self.lru.insert(*key, outcome.clone(), expires_ms);
             return Lookup::Hit(outcome);
         }
         match self.flights.get_mut(key) {
@@ -152,8 +151,7 @@ impl SessionCache {
             if matches!(outcome, Outcome::Session { .. }) {
                 write_shared(shared, key, &outcome, until);
             }
-            let bytes = outcome.bytes();
-            self.lru.insert(*key, outcome.clone(), bytes, until);
+            self.lru.insert(*key, outcome.clone(), until);
         }
         let waiters = match self.flights.remove(key) {
             Some(Flight::Pending { waiters, .. }) => waiters,

@@ -4,6 +4,7 @@
 use super::{Ctx, Mutate, MutateStep, Then};
 use crate::cache::digest::{digest, Digest};
 use crate::cache::jwks::JwksRegistry;
+use crate::cache::weigh::{json_bytes, Weigh};
 use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
 use crate::config::Invalid;
@@ -55,6 +56,17 @@ struct Basic {
 pub struct Hydrated {
     pub extra: Rc<Value>,
     pub header: Vec<(String, String)>,
+}
+
+impl Weigh for Hydrated {
+    fn bytes(&self) -> usize {
+        let headers: usize = self
+            .header
+            .iter()
+            .map(|(k, v)| 48 + k.len() + v.len())
+            .sum();
+        64 + headers + json_bytes(&self.extra)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -126,16 +138,8 @@ impl Hydrator {
             Err(e) => return MutateStep::Failed(e),
         };
         if let Some(ttl) = self.cache_ms {
-            let bytes = 256
-                + hydrated
-                    .header
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len())
-                    .sum::<usize>();
             let until = ctx.now_ms + ttl;
-            ctx.caches
-                .hydrations
-                .insert(key, hydrated.clone(), bytes, until);
+            ctx.caches.hydrations.insert(key, hydrated.clone(), until);
         }
         hydrated.apply(session);
         MutateStep::Done

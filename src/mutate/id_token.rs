@@ -7,6 +7,7 @@
 use super::{Caches, Ctx, Mutate, MutateStep};
 use crate::cache::digest::{Digest, Hasher};
 use crate::cache::jwks::{JwksRegistry, JwksStore};
+use crate::cache::weigh::Weigh;
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
 use crate::config::{Invalid, Kind};
@@ -59,6 +60,12 @@ pub struct IdToken {
 pub struct Minted {
     pub token: String,
     pub exp_ms: u64,
+}
+
+impl Weigh for Minted {
+    fn bytes(&self) -> usize {
+        self.token.bytes() + 8
+    }
 }
 
 pub fn build(
@@ -226,8 +233,7 @@ impl IdToken {
             token: token.clone(),
             exp_ms,
         };
-        let bytes = 64 + token.len();
-        caches.id_tokens.insert(key, minted, bytes, exp_ms);
+        caches.id_tokens.insert(key, minted, exp_ms);
         session
             .header
             .set("authorization", format!("Bearer {token}"));
