@@ -205,14 +205,14 @@ mod tests {
     fn reads_length_and_chunked_answers() {
         let r =
             parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\n{}").unwrap();
-        let (status, headers, body) = r.response().unwrap();
+        let (status, headers, body) = r.reached("the test").unwrap();
         assert_eq!((status, body.as_slice()), (200, &b"{}"[..]));
         assert!(headers.contains(&("x-a".into(), "b".into())));
         let r = parse_response(
             b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
         )
         .unwrap();
-        assert_eq!(r.response().unwrap().2, b"abcde");
+        assert_eq!(r.reached("the test").unwrap().2, b"abcde");
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
     }
 }

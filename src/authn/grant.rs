@@ -58,11 +58,7 @@ pub fn callout(target: &Target, request: &Request<'_>) -> Callout {
 
 /// The token in the endpoint's answer, or the error Oathkeeper answers with.
 pub fn judge(result: CalloutResult) -> Result<Grant, PipelineError> {
-    let Some((status, headers, body)) = result.response() else {
-        return Err(PipelineError::Unavailable(
-            "the token endpoint could not be reached".into(),
-        ));
-    };
+    let (status, headers, body) = result.reached("the token endpoint")?;
     match status {
         200..=299 => {}
         429 => return Err(PipelineError::rate_limited(headers)),

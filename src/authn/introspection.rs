@@ -345,11 +345,7 @@ impl Introspection {
         result: CalloutResult,
         now_ms: u64,
     ) -> Result<(String, Value, Option<u64>), PipelineError> {
-        let Some((status, headers, body)) = result.response() else {
-            return Err(PipelineError::Unavailable(
-                "the introspection endpoint could not be reached".into(),
-            ));
-        };
+        let (status, headers, body) = result.reached("the introspection endpoint")?;
         match status {
             200 => {}
             429 => return Err(PipelineError::rate_limited(headers)),

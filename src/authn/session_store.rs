@@ -310,13 +310,9 @@ impl SessionStore {
     /// The outcome, and how long it may be cached: (ttl, the session's own expiry).
     /// A 200 is trusted as Oathkeeper trusts it; `expires_at` only bounds how long it is cached.
     fn judge(&self, result: CalloutResult) -> (Outcome, Option<(u64, Option<u64>)>) {
-        let Some((status, headers, body)) = result.response() else {
-            return (
-                Outcome::Rejected(PipelineError::Unavailable(
-                    "the session store could not be reached".into(),
-                )),
-                None,
-            );
+        let (status, headers, body) = match result.reached("the session store") {
+            Ok(answer) => answer,
+            Err(e) => return (Outcome::Rejected(e), None),
         };
         match status {
             200 => {}

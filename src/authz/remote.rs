@@ -152,17 +152,7 @@ impl Remote {
 
     /// The verdict in the answer: the headers to forward upstream, or why not.
     fn verdict(&self, result: CalloutResult) -> Result<Vec<(String, String)>, PipelineError> {
-        let (status, headers) = match result {
-            CalloutResult::Failed => {
-                return Err(PipelineError::Unavailable(format!(
-                    "the {} authorizer could not be reached",
-                    self.name
-                )))
-            }
-            CalloutResult::Response {
-                status, headers, ..
-            } => (status, headers),
-        };
+        let (status, headers, _) = result.reached(&format!("the {} authorizer", self.name))?;
         match status {
             200 => Ok(self
                 .forward
@@ -181,6 +171,12 @@ impl Remote {
                 self.name
             )))),
             429 => Err(PipelineError::rate_limited(headers)),
+            // Envoy answers 503 itself when it cannot reach the service: an outage, as a failed
+            // call is, whichever of the two it was.
+            502..=504 => Err(PipelineError::Unavailable(format!(
+                "the {} authorizer answered {status}",
+                self.name
+            ))),
             other => Err(PipelineError::Internal(format!(
                 "the {} authorizer answered {other}",
                 self.name

@@ -243,21 +243,21 @@ impl Hydrator {
                 "The call to an external API returned an invalid JSON object".into(),
             )
         };
-        let body = match result {
-            CalloutResult::Failed => {
-                return Err(PipelineError::Unavailable(
-                    "the hydrator API could not be reached".into(),
-                ))
-            }
-            CalloutResult::Response {
-                status: 200, body, ..
-            } => body,
-            CalloutResult::Response { status: 401, .. } => {
+        let body = match result.reached("the hydrator API")? {
+            (200, _, body) => body,
+            (401, ..) => {
                 return Err(PipelineError::Internal(
                     "Invalid credentials were provided in mutator hydrator".into(),
                 ))
             }
-            CalloutResult::Response { status, .. } => {
+            // Envoy answers 503 itself when it cannot reach the API: an outage, as a failed
+            // call is, whichever of the two it was.
+            (status @ (502 | 503 | 504), ..) => {
+                return Err(PipelineError::Unavailable(format!(
+                    "the hydrator API answered {status}"
+                )))
+            }
+            (status, ..) => {
                 return Err(PipelineError::Internal(format!(
                     "The call to an external API returned a non-200 HTTP response: {status}"
                 )))

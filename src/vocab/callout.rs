@@ -1,5 +1,7 @@
 //! Outgoing HTTP calls a handler asks for, and what comes back.
 
+use super::rejection::PipelineError;
+
 /// A URL resolved to where and how a callout goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -77,15 +79,18 @@ pub enum CalloutResult {
 pub type Response = (u32, Vec<(String, String)>, Vec<u8>);
 
 impl CalloutResult {
-    /// Status, headers and body; `None` when the call failed.
-    pub fn response(self) -> Option<Response> {
+    /// Status, headers and body. A call that got no answer (reset, timeout, no such cluster,
+    /// too large) leaves `dependency` ("the session store") unreachable: a 503.
+    pub fn reached(self, dependency: &str) -> Result<Response, PipelineError> {
         match self {
             CalloutResult::Response {
                 status,
                 headers,
                 body,
-            } => Some((status, headers, body)),
-            CalloutResult::Failed => None,
+            } => Ok((status, headers, body)),
+            CalloutResult::Failed => Err(PipelineError::Unavailable(format!(
+                "{dependency} could not be reached"
+            ))),
         }
     }
 }
