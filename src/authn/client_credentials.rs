@@ -44,6 +44,18 @@ pub struct ClientCredentials {
     cache_ttl_ms: Option<Option<u64>>,
 }
 
+/// Basic credentials that Go's `QueryUnescape` refuses.
+#[derive(Debug)]
+pub struct NotEscaped;
+
+impl std::fmt::Display for NotEscaped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client credentials are not correctly escaped")
+    }
+}
+
+impl std::error::Error for NotEscaped {}
+
 /// HTTP Basic credentials, as Go's `Request.BasicAuth` reads them.
 fn basic(headers: &Headers) -> Option<(String, String)> {
     let value = headers.get("authorization")?;
@@ -80,11 +92,7 @@ impl ClientCredentials {
     /// The caller's client id and secret; `None` when it sent no Basic credentials.
     fn credentials(input: &Input<'_>) -> Option<Result<(String, String), PipelineError>> {
         let (user, pass) = basic(&input.request.headers)?;
-        let invalid = || {
-            PipelineError::Unauthorized(Some(
-                "the client credentials are not correctly escaped".into(),
-            ))
-        };
+        let invalid = || PipelineError::unauthorized(NotEscaped);
         Some(
             query_unescape(&user)
                 .zip(query_unescape(&pass))

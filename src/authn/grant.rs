@@ -57,46 +57,58 @@ pub fn callout(target: &Target, request: &Request<'_>) -> Callout {
 }
 
 /// The token in the endpoint's answer, or the error Oathkeeper answers with.
+/// Why a token endpoint granted nothing.
+#[derive(Debug)]
+pub enum GrantError {
+    /// Any status but 2xx and 429.
+    Answered(u32),
+    NotJson,
+    EmptyToken,
+}
+
+impl std::fmt::Display for GrantError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrantError::Answered(503) => f.write_str("The upstream service is not available"),
+            GrantError::Answered(status) => write!(f, "the token endpoint answered {status}"),
+            GrantError::NotJson => {
+                f.write_str("the token endpoint answered with a body that is not JSON")
+            }
+            GrantError::EmptyToken => {
+                f.write_str("the token endpoint issued an empty access token")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GrantError {}
+
+/// Token endpoint statuses as Oathkeeper maps them.
+impl From<GrantError> for PipelineError {
+    fn from(e: GrantError) -> PipelineError {
+        match e {
+            GrantError::Answered(503) | GrantError::NotJson => PipelineError::unavailable(e),
+            GrantError::Answered(500) => PipelineError::internal(e),
+            GrantError::Answered(status @ (404 | 504)) => PipelineError::upstream(status, e),
+            GrantError::Answered(_) | GrantError::EmptyToken => PipelineError::unauthorized(e),
+        }
+    }
+}
+
 pub fn judge(result: CalloutResult) -> Result<Grant, PipelineError> {
     let (status, headers, body) = result.reached("the token endpoint")?;
     match status {
         200..=299 => {}
         429 => return Err(PipelineError::rate_limited(headers)),
-        503 => {
-            return Err(PipelineError::Unavailable(
-                "The upstream service is not available".into(),
-            ))
-        }
-        500 => {
-            return Err(PipelineError::Internal(
-                "the token endpoint answered 500".into(),
-            ))
-        }
-        404 | 504 => {
-            return Err(PipelineError::Upstream(
-                status,
-                format!("the token endpoint answered {status}"),
-            ))
-        }
-        other => {
-            return Err(PipelineError::Unauthorized(Some(format!(
-                "the token endpoint answered {other}"
-            ))))
-        }
+        status => return Err(GrantError::Answered(status).into()),
     }
-    let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
-        PipelineError::Unavailable(
-            "the token endpoint answered with a body that is not JSON".into(),
-        )
-    })?;
+    let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|_| GrantError::NotJson)?;
     let access_token = doc
         .get("access_token")
         .and_then(|v| v.as_str())
         .unwrap_or_default();
     if access_token.is_empty() {
-        return Err(PipelineError::Unauthorized(Some(
-            "the token endpoint issued an empty access token".into(),
-        )));
+        return Err(GrantError::EmptyToken.into());
     }
     let expires_in = match doc.get("expires_in") {
         Some(serde_json::Value::Number(n)) => n.as_u64(),

@@ -84,6 +84,75 @@ struct PreAuthorization {
     key: Digest,
 }
 
+/// Why the introspection endpoint's answer authenticates nobody (Oathkeeper's texts).
+#[derive(Debug)]
+pub enum IntrospectionError {
+    /// Any status but 200 and 429.
+    Answered(u32),
+    NotAnObject,
+    TokenUse(String),
+    Inactive,
+    Expired,
+    Audience(String),
+    Issuer,
+    Scope(String),
+}
+
+impl std::fmt::Display for IntrospectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntrospectionError::Answered(status @ 500..=599) => {
+                write!(f, "the introspection endpoint answered {status}")
+            }
+            IntrospectionError::Answered(status) => {
+                write!(
+                    f,
+                    "Introspection returned status code {status} but expected 200"
+                )
+            }
+            IntrospectionError::NotAnObject => f.write_str(
+                "the introspection endpoint answered with a body that is not a JSON object",
+            ),
+            IntrospectionError::TokenUse(used) => write!(
+                f,
+                "Use of introspected token is not an access token but \"{used}\""
+            ),
+            IntrospectionError::Inactive => f.write_str("Access token is not active"),
+            IntrospectionError::Expired => f.write_str("Access token expired"),
+            IntrospectionError::Audience(wanted) => {
+                write!(
+                    f,
+                    "Token audience is not intended for target audience {wanted}"
+                )
+            }
+            IntrospectionError::Issuer => {
+                f.write_str("Token issuer does not match any trusted issuer")
+            }
+            IntrospectionError::Scope(needle) => write!(f, "Scope {needle} was not granted"),
+        }
+    }
+}
+
+impl std::error::Error for IntrospectionError {}
+
+impl From<IntrospectionError> for PipelineError {
+    fn from(e: IntrospectionError) -> PipelineError {
+        match e {
+            IntrospectionError::Answered(500..=599) => PipelineError::unavailable(e),
+            IntrospectionError::Answered(_) | IntrospectionError::NotAnObject => {
+                PipelineError::internal(e)
+            }
+            IntrospectionError::Inactive | IntrospectionError::Expired => {
+                PipelineError::unauthorized(e)
+            }
+            IntrospectionError::TokenUse(_)
+            | IntrospectionError::Audience(_)
+            | IntrospectionError::Issuer
+            | IntrospectionError::Scope(_) => PipelineError::forbidden(e),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Introspection {
     target: Target,
@@ -349,33 +418,18 @@ impl Introspection {
         match status {
             200 => {}
             429 => return Err(PipelineError::rate_limited(headers)),
-            500..=599 => {
-                return Err(PipelineError::Unavailable(format!(
-                    "the introspection endpoint answered {status}"
-                )))
-            }
-            other => {
-                return Err(PipelineError::Internal(format!(
-                    "Introspection returned status code {other} but expected 200"
-                )))
-            }
+            other => return Err(IntrospectionError::Answered(other).into()),
         }
         let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&body) else {
-            return Err(PipelineError::Internal(
-                "the introspection endpoint answered with a body that is not a JSON object".into(),
-            ));
+            return Err(IntrospectionError::NotAnObject.into());
         };
         let text = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or_default();
         let token_use = text("token_use");
         if !token_use.is_empty() && token_use != "access_token" {
-            return Err(PipelineError::Forbidden(Some(format!(
-                "Use of introspected token is not an access token but \"{token_use}\""
-            ))));
+            return Err(IntrospectionError::TokenUse(token_use.to_string()).into());
         }
         if doc.get("active").and_then(Value::as_bool) != Some(true) {
-            return Err(PipelineError::Unauthorized(Some(
-                "Access token is not active".into(),
-            )));
+            return Err(IntrospectionError::Inactive.into());
         }
         let exp = doc.get("exp").and_then(Value::as_i64).unwrap_or(0);
         let exp_ms = u64::try_from(exp)
@@ -383,9 +437,7 @@ impl Introspection {
             .filter(|e| *e > 0)
             .map(|e| e.saturating_mul(1000));
         if exp_ms.is_some_and(|e| e < now_ms) {
-            return Err(PipelineError::Unauthorized(Some(
-                "Access token expired".into(),
-            )));
+            return Err(IntrospectionError::Expired.into());
         }
         let aud: Vec<&str> = match doc.get("aud") {
             Some(Value::String(s)) => vec![s.as_str()],
@@ -394,25 +446,19 @@ impl Introspection {
         };
         for wanted in &self.target_audience {
             if !aud.contains(&wanted.as_str()) {
-                return Err(PipelineError::Forbidden(Some(format!(
-                    "Token audience is not intended for target audience {wanted}"
-                ))));
+                return Err(IntrospectionError::Audience(wanted.clone()).into());
             }
         }
         let iss = text("iss");
         if !self.trusted_issuers.is_empty() && !self.trusted_issuers.iter().any(|t| t == iss) {
-            return Err(PipelineError::Forbidden(Some(
-                "Token issuer does not match any trusted issuer".into(),
-            )));
+            return Err(IntrospectionError::Issuer.into());
         }
         let scope = text("scope");
         if self.strategy != Strategy::None {
             let granted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
             for needle in &self.required_scope {
                 if !self.strategy.grants(&granted, needle) {
-                    return Err(PipelineError::Forbidden(Some(format!(
-                        "Scope {needle} was not granted"
-                    ))));
+                    return Err(IntrospectionError::Scope(needle.clone()).into());
                 }
             }
         }

@@ -177,16 +177,16 @@ impl Jwt {
         let parsed = match Parsed::parse(&token) {
             Ok(p) => p,
             Err(TokenError::NotAJwt) => return AuthnStep::NotResponsible,
-            Err(e) => return reject(e.to_string()),
+            Err(e) => return reject(e),
         };
         if let Err(e) = self.rules.algorithm_allowed(&parsed.alg) {
-            return reject(e.to_string());
+            return reject(e);
         }
         let Some(kid) = parsed.kid.as_deref() else {
-            return reject(TokenError::MissingKid.to_string());
+            return reject(TokenError::MissingKid);
         };
         if let Err(e) = self.rules.check(&parsed.claims, ctx.now_ms) {
-            return reject(e.to_string());
+            return reject(e);
         }
         let found = self
             .sources
@@ -196,7 +196,7 @@ impl Jwt {
             return self.missing_key(kid, ctx);
         };
         if let Err(e) = parsed.verify(&token, jwk, ctx.now_ms / 1000, SKEW_MS / 1000) {
-            return reject(e.to_string());
+            return reject(e);
         }
         let mut claims = parsed.claims;
         claims::normalize_scope(&mut claims);
@@ -251,7 +251,7 @@ impl Jwt {
                 subject: v.subject.clone(),
                 extra: Rc::clone(&v.claims),
             },
-            Err(e) => reject(e.to_string()),
+            Err(e) => reject(e),
         };
         ctx.stats.token_hits += 1;
         Some(step)
@@ -268,17 +268,35 @@ impl Jwt {
         if wait {
             AuthnStep::Wait
         } else if any_keys {
-            reject(format!(
-                "JSON Web Key ID \"{kid}\" with use \"sig\" could not be found in any of the configured JSON Web Key Sets"
-            ))
+            reject(KeyError::UnknownKid(kid.to_string()))
         } else {
-            AuthnStep::Rejected(PipelineError::Unavailable(
-                "the JSON Web Key Sets could not be fetched in time".into(),
-            ))
+            AuthnStep::Rejected(PipelineError::unavailable(KeyError::NoKeys))
         }
     }
 }
 
-fn reject(reason: String) -> AuthnStep {
-    AuthnStep::Rejected(PipelineError::Unauthorized(Some(reason)))
+fn reject(reason: impl std::error::Error + 'static) -> AuthnStep {
+    AuthnStep::Rejected(PipelineError::unauthorized(reason))
 }
+
+/// No published key can verify the token.
+#[derive(Debug)]
+pub enum KeyError {
+    UnknownKid(String),
+    /// No key set could be fetched before the request's wait ran out.
+    NoKeys,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::UnknownKid(kid) => write!(
+                f,
+                "JSON Web Key ID \"{kid}\" with use \"sig\" could not be found in any of the configured JSON Web Key Sets"
+            ),
+            KeyError::NoKeys => f.write_str("the JSON Web Key Sets could not be fetched in time"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}

@@ -81,6 +81,53 @@ impl Default for CacheConfig {
 pub const DEFAULT_TTL_MS: u64 = 30_000;
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 
+/// Why the session store's answer authenticates nobody.
+#[derive(Debug)]
+pub enum SessionStoreError {
+    /// Any status but 200 and 429.
+    Answered(u32),
+    NotJson,
+    SubjectNotAString(String),
+    ExtraNotAnObject(String),
+}
+
+impl std::fmt::Display for SessionStoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionStoreError::Answered(status) => write!(f, "the session store answered {status}"),
+            SessionStoreError::NotJson => {
+                f.write_str("the session store answered 200 with a body that is not JSON")
+            }
+            SessionStoreError::SubjectNotAString(got) => write!(
+                f,
+                "The configured subject_from GJSON path returned an error on JSON output: expected a string, got {got}"
+            ),
+            SessionStoreError::ExtraNotAnObject(got) => write!(
+                f,
+                "The configured extra_from GJSON path returned an error on JSON output: expected an object, got {got}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SessionStoreError {}
+
+impl From<SessionStoreError> for PipelineError {
+    fn from(e: SessionStoreError) -> PipelineError {
+        match e {
+            // Envoy reports an unreachable or reset cluster as its own 503: an outage either
+            // way, not a verdict on the caller's credentials.
+            SessionStoreError::Answered(500..=599) | SessionStoreError::NotJson => {
+                PipelineError::unavailable(e)
+            }
+            SessionStoreError::Answered(_) => PipelineError::unauthorized(e),
+            SessionStoreError::SubjectNotAString(_) | SessionStoreError::ExtraNotAnObject(_) => {
+                PipelineError::forbidden(e)
+            }
+        }
+    }
+}
+
 /// Which credential the authenticator is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
@@ -322,40 +369,30 @@ impl SessionStore {
                     None,
                 );
             }
-            // Envoy reports an unreachable or reset cluster as its own 503: an outage either
-            // way, not a verdict on the caller's credentials.
             500..=599 => {
                 return (
-                    Outcome::Rejected(PipelineError::Unavailable(format!(
-                        "the session store answered {status}"
-                    ))),
+                    Outcome::Rejected(SessionStoreError::Answered(status).into()),
                     None,
                 )
             }
             other => {
-                let reason = format!("the session store answered {other}");
                 return (
-                    Outcome::Rejected(PipelineError::Unauthorized(Some(reason))),
+                    Outcome::Rejected(SessionStoreError::Answered(other).into()),
                     self.negative_ttl_ms.map(|t| (t, None)),
                 );
             }
         }
         let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
-            return (
-                Outcome::Rejected(PipelineError::Unavailable(
-                    "the session store answered 200 with a body that is not JSON".into(),
-                )),
-                None,
-            );
+            return (Outcome::Rejected(SessionStoreError::NotJson.into()), None);
         };
         let subject = match self.subject_from.get(&doc).as_deref() {
             None | Some(serde_json::Value::Null) => String::new(),
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(other) => {
                 return (
-                    Outcome::Rejected(PipelineError::Forbidden(Some(format!(
-                        "The configured subject_from GJSON path returned an error on JSON output: expected a string, got {other}"
-                    )))),
+                    Outcome::Rejected(
+                        SessionStoreError::SubjectNotAString(other.to_string()).into(),
+                    ),
                     None,
                 )
             }
@@ -365,9 +402,9 @@ impl SessionStore {
             Some(v @ serde_json::Value::Object(_)) => v,
             Some(other) => {
                 return (
-                    Outcome::Rejected(PipelineError::Forbidden(Some(format!(
-                        "The configured extra_from GJSON path returned an error on JSON output: expected an object, got {other}"
-                    )))),
+                    Outcome::Rejected(
+                        SessionStoreError::ExtraNotAnObject(other.to_string()).into(),
+                    ),
                     None,
                 )
             }

@@ -6,7 +6,7 @@
 use super::{Authorize, AuthzStep, Then};
 use crate::config::clusters::Clusters;
 use crate::config::{Invalid, Kind};
-use crate::template::Template;
+use crate::template::{ExecError, Template};
 use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::effect::{valid_header_name, valid_header_value};
 use crate::vocab::rejection::PipelineError;
@@ -109,17 +109,20 @@ impl Remote {
 
     /// The check to make for this session; `body` is the request body (`remote` only).
     fn callout(&self, session: &Session<'_>, body: &[u8]) -> Result<Callout, PipelineError> {
-        let render = |t: &Template, what: &str| {
-            t.render(session)
-                .map_err(|e| PipelineError::Internal(format!("{} {what}: {e}", self.name)))
+        let render = |t: &Template, what: String| {
+            t.render(session).map_err(|e| RemoteError::Render {
+                authorizer: self.name,
+                what,
+                error: e,
+            })
         };
         let mut call = Callout::to(&self.target, "POST", self.target.path_and_query());
         let request = session.match_context.header;
         match &self.body {
             Body::Payload(t) => {
-                let payload = render(t, "payload")?;
+                let payload = render(t, "payload".into())?;
                 if serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_err() {
-                    return Err(PipelineError::Internal("payload is not a JSON text".into()));
+                    return Err(RemoteError::PayloadNotJson.into());
                 }
                 call.set_header("content-type", "application/json".into());
                 call.body = Some(payload.into_bytes());
@@ -135,12 +138,13 @@ impl Remote {
             call.set_header("authorization", auth.to_string());
         }
         for (name, template) in &self.headers {
-            let value = render(template, &format!("headers.{name}"))?;
+            let value = render(template, format!("headers.{name}"))?;
             if !valid_header_value(&value) {
-                return Err(PipelineError::Internal(format!(
-                    "{} headers.{name} would carry a control character",
-                    self.name
-                )));
+                return Err(RemoteError::ControlCharacter {
+                    authorizer: self.name,
+                    header: name.clone(),
+                }
+                .into());
             }
             // Oathkeeper does not send a header whose template renders empty.
             if !value.is_empty() {
@@ -166,21 +170,71 @@ impl Remote {
                     (name.clone(), value)
                 })
                 .collect()),
-            403 => Err(PipelineError::Forbidden(Some(format!(
-                "the {} authorizer answered 403",
-                self.name
-            )))),
             429 => Err(PipelineError::rate_limited(headers)),
+            status => Err(RemoteError::Answered {
+                authorizer: self.name,
+                status,
+            }
+            .into()),
+        }
+    }
+}
+
+/// Why a remote authorizer did not allow the request.
+#[derive(Debug)]
+pub enum RemoteError {
+    /// A template (`payload`, `headers.NAME`) failed to render.
+    Render {
+        authorizer: &'static str,
+        what: String,
+        error: ExecError,
+    },
+    PayloadNotJson,
+    ControlCharacter {
+        authorizer: &'static str,
+        header: String,
+    },
+    /// Any status but 200 and 429.
+    Answered {
+        authorizer: &'static str,
+        status: u32,
+    },
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteError::Render {
+                authorizer,
+                what,
+                error,
+            } => write!(f, "{authorizer} {what}: {error}"),
+            RemoteError::PayloadNotJson => f.write_str("payload is not a JSON text"),
+            RemoteError::ControlCharacter { authorizer, header } => {
+                write!(
+                    f,
+                    "{authorizer} headers.{header} would carry a control character"
+                )
+            }
+            RemoteError::Answered { authorizer, status } => {
+                write!(f, "the {authorizer} authorizer answered {status}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+impl From<RemoteError> for PipelineError {
+    fn from(e: RemoteError) -> PipelineError {
+        match e {
+            RemoteError::Answered { status: 403, .. } => PipelineError::forbidden(e),
             // Envoy answers 503 itself when it cannot reach the service: an outage, as a failed
             // call is, whichever of the two it was.
-            502..=504 => Err(PipelineError::Unavailable(format!(
-                "the {} authorizer answered {status}",
-                self.name
-            ))),
-            other => Err(PipelineError::Internal(format!(
-                "the {} authorizer answered {other}",
-                self.name
-            ))),
+            RemoteError::Answered {
+                status: 502..=504, ..
+            } => PipelineError::unavailable(e),
+            _ => PipelineError::internal(e),
         }
     }
 }

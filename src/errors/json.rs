@@ -52,17 +52,17 @@ pub fn reply(error: &PipelineError, verbose: bool, request_id: Option<&str>) -> 
         body.push_str(&quote(id));
     }
     let message = match (verbose, generic_message(code)) {
-        (false, Some(generic)) => generic,
+        (false, Some(generic)) => std::borrow::Cow::Borrowed(generic),
         _ => {
             if let Some(reason) = error.reason().filter(|_| verbose) {
                 body.push_str(",\"reason\":");
-                body.push_str(&quote(reason));
+                body.push_str(&quote(&reason));
             }
             error.message()
         }
     };
     body.push_str(",\"message\":");
-    body.push_str(&quote(message));
+    body.push_str(&quote(&message));
     body.push_str("}}\n");
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     headers.extend(error.headers().iter().cloned());
@@ -77,6 +77,11 @@ pub fn reply(error: &PipelineError, verbose: bool, request_id: Option<&str>) -> 
 mod tests {
     use super::*;
 
+    /// A reason that is only its text.
+    fn said(text: &str) -> crate::vocab::rejection::Reason {
+        std::rc::Rc::from(Box::<dyn std::error::Error>::from(text))
+    }
+
     #[test]
     fn bodies_match_herodot_field_order() {
         let r = reply(&PipelineError::Unauthorized(None), false, None);
@@ -85,7 +90,7 @@ mod tests {
             "{\"error\":{\"code\":401,\"status\":\"Unauthorized\",\"message\":\"The request could not be authorized\"}}\n"
         );
         let r = reply(
-            &PipelineError::Unauthorized(Some("bad token".into())),
+            &PipelineError::Unauthorized(Some(said("bad token"))),
             true,
             Some("abc"),
         );
@@ -98,7 +103,7 @@ mod tests {
     #[test]
     fn codes_without_a_generic_message_keep_their_own() {
         let r = reply(
-            &PipelineError::Unavailable("session store unreachable".into()),
+            &PipelineError::Unavailable(said("session store unreachable")),
             false,
             None,
         );
@@ -109,7 +114,7 @@ mod tests {
     #[test]
     fn strings_are_escaped_as_go_escapes_them() {
         let r = reply(
-            &PipelineError::Unauthorized(Some("a\"b\\c\r\n\u{0}</script><b>&\u{2028}".into())),
+            &PipelineError::Unauthorized(Some(said("a\"b\\c\r\n\u{0}</script><b>&\u{2028}"))),
             true,
             Some("\"},\"x\":1"),
         );

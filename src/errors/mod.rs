@@ -14,6 +14,27 @@ use crate::vocab::request::Request;
 use serde::Deserialize;
 use when::When;
 
+/// Why no configured error handler could answer (Oathkeeper's texts): a 500 instead.
+#[derive(Debug)]
+pub enum Unanswerable {
+    /// A dependency's rate-limit header, the one part of a reply the config does not fix.
+    ControlCharacter,
+    ManyHandlers,
+    NoHandler,
+}
+
+impl std::fmt::Display for Unanswerable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unanswerable::ControlCharacter => "an error reply header would carry a control character",
+            Unanswerable::ManyHandlers => "Found more than one error handlers to be responsible for this request. This is a configuration error.",
+            Unanswerable::NoHandler => "Unable to handle HTTP request because no matching error handling strategy was found. This is a configuration error.",
+        })
+    }
+}
+
+impl std::error::Error for Unanswerable {}
+
 #[derive(Debug, Clone)]
 pub enum ErrorKind {
     Json { verbose: bool },
@@ -124,7 +145,7 @@ pub fn respond(
     }
     // A dependency's rate-limit header is the only part of a reply not fixed by the config.
     json::reply(
-        &PipelineError::Internal("an error reply header would carry a control character".into()),
+        &PipelineError::internal(Unanswerable::ControlCharacter),
         false,
         request.and_then(|r| r.headers.get("x-request-id")),
     )
@@ -146,10 +167,7 @@ fn choose(
     if let Some(handler) = responsible.next() {
         if responsible.next().is_some() {
             return json::reply(
-                &PipelineError::Internal(
-                    "Found more than one error handlers to be responsible for this request. This is a configuration error."
-                        .to_string(),
-                ),
+                &PipelineError::internal(Unanswerable::ManyHandlers),
                 false,
                 request_id,
             );
@@ -162,10 +180,7 @@ fn choose(
     {
         Some(handler) => handler.reply(error, request, current_url),
         None => json::reply(
-            &PipelineError::Internal(
-                "Unable to handle HTTP request because no matching error handling strategy was found. This is a configuration error."
-                    .to_string(),
-            ),
+            &PipelineError::internal(Unanswerable::NoHandler),
             false,
             request_id,
         ),

@@ -62,6 +62,8 @@ impl fmt::Display for ClaimError {
     }
 }
 
+impl std::error::Error for ClaimError {}
+
 impl Rules {
     pub fn algorithm_allowed(&self, alg: &str) -> Result<(), ClaimError> {
         if self.allowed_algorithms.iter().any(|a| a == alg) {

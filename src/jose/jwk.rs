@@ -62,6 +62,8 @@ impl fmt::Display for JwkError {
     }
 }
 
+impl std::error::Error for JwkError {}
+
 #[derive(Deserialize)]
 struct RawSet {
     keys: Vec<serde_json::Value>,

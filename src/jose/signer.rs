@@ -65,6 +65,8 @@ impl fmt::Display for SignerError {
     }
 }
 
+impl std::error::Error for SignerError {}
+
 fn is_private(jwk: &Map<String, Value>) -> bool {
     jwk.contains_key("d") || jwk.get("kty").and_then(Value::as_str) == Some("oct")
 }

@@ -52,6 +52,8 @@ impl fmt::Display for TokenError {
     }
 }
 
+impl std::error::Error for TokenError {}
+
 #[derive(Deserialize)]
 struct Header {
     alg: String,

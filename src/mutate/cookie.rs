@@ -20,6 +20,22 @@ struct CookieConfig {
     cookies: BTreeMap<String, String>,
 }
 
+/// A rendered cookie value that would end its pair or the header.
+#[derive(Debug)]
+pub struct UnsafeCookie(String);
+
+impl std::fmt::Display for UnsafeCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cookie {} would carry ';' or a control character",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnsafeCookie {}
+
 #[derive(Debug, Clone)]
 pub struct CookieMutator {
     cookies: Vec<(String, Template)>,
@@ -75,12 +91,10 @@ impl CookieMutator {
         for (name, template) in &self.cookies {
             let value = template
                 .render(&*session)
-                .map_err(|e| PipelineError::Internal(format!("cookie {name}: {e}")))?;
+                .map_err(|e| PipelineError::internal(e.rendering(format!("cookie {name}"))))?;
             // A value that would end the pair or the header is refused, not smuggled.
             if value.bytes().any(|b| b == b';' || b < 0x20 || b == 0x7f) {
-                return Err(PipelineError::Internal(format!(
-                    "cookie {name} would carry ';' or a control character"
-                )));
+                return Err(PipelineError::internal(UnsafeCookie(name.clone())));
             }
             push(&mut out, name, &value);
         }

@@ -79,7 +79,7 @@ impl HeaderMutator {
         for (name, template) in &self.headers {
             let value = template
                 .render(&*session)
-                .map_err(|e| PipelineError::Internal(format!("header {name}: {e}")))?;
+                .map_err(|e| PipelineError::internal(e.rendering(format!("header {name}"))))?;
             session.header.set(name, value);
         }
         Ok(())

@@ -51,6 +51,47 @@ struct Basic {
     password: String,
 }
 
+/// Why the API's answer cannot be used (Oathkeeper's texts).
+#[derive(Debug)]
+pub enum HydratorError {
+    InvalidJson,
+    /// Any status but 200.
+    Answered(u32),
+}
+
+impl std::fmt::Display for HydratorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HydratorError::InvalidJson => {
+                f.write_str("The call to an external API returned an invalid JSON object")
+            }
+            HydratorError::Answered(401) => {
+                f.write_str("Invalid credentials were provided in mutator hydrator")
+            }
+            HydratorError::Answered(status @ 502..=504) => {
+                write!(f, "the hydrator API answered {status}")
+            }
+            HydratorError::Answered(status) => write!(
+                f,
+                "The call to an external API returned a non-200 HTTP response: {status}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HydratorError {}
+
+impl From<HydratorError> for PipelineError {
+    fn from(e: HydratorError) -> PipelineError {
+        match e {
+            // Envoy answers 503 itself when it cannot reach the API: an outage, as a failed
+            // call is, whichever of the two it was.
+            HydratorError::Answered(502..=504) => PipelineError::unavailable(e),
+            _ => PipelineError::internal(e),
+        }
+    }
+}
+
 /// What the API answered: the parts of the session it may replace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hydrated {
@@ -238,30 +279,10 @@ impl Hydrator {
 
     /// What the API answered for `subject`.
     fn answer(result: CalloutResult, subject: &str) -> Result<Hydrated, PipelineError> {
-        let invalid = || {
-            PipelineError::Internal(
-                "The call to an external API returned an invalid JSON object".into(),
-            )
-        };
+        let invalid = || PipelineError::from(HydratorError::InvalidJson);
         let body = match result.reached("the hydrator API")? {
             (200, _, body) => body,
-            (401, ..) => {
-                return Err(PipelineError::Internal(
-                    "Invalid credentials were provided in mutator hydrator".into(),
-                ))
-            }
-            // Envoy answers 503 itself when it cannot reach the API: an outage, as a failed
-            // call is, whichever of the two it was.
-            (status @ (502 | 503 | 504), ..) => {
-                return Err(PipelineError::Unavailable(format!(
-                    "the hydrator API answered {status}"
-                )))
-            }
-            (status, ..) => {
-                return Err(PipelineError::Internal(format!(
-                    "The call to an external API returned a non-200 HTTP response: {status}"
-                )))
-            }
+            (status, ..) => return Err(HydratorError::Answered(status).into()),
         };
         let v: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| invalid())?;
         if v.get("subject").and_then(Value::as_str) != Some(subject) {

@@ -11,7 +11,7 @@ use crate::cache::weigh::Weigh;
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
 use crate::config::{Invalid, Kind};
-use crate::jose::signer::Signer;
+use crate::jose::signer::{Signer, SignerError};
 use crate::template::Template;
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
@@ -54,6 +54,33 @@ pub struct IdToken {
     /// Issuer, ttl and key source: with the claims and subject, the token cache's key.
     tag: Digest,
 }
+
+/// Why no token was signed.
+#[derive(Debug)]
+pub enum IdTokenError {
+    NotFetched,
+    /// The fetched key set holds no usable private key.
+    Keys(SignerError),
+    ClaimsNotAnObject,
+    Sign(SignerError),
+}
+
+impl std::fmt::Display for IdTokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdTokenError::NotFetched => {
+                f.write_str("the id_token signing keys have not been fetched yet")
+            }
+            IdTokenError::Keys(e) => write!(f, "id_token jwks_url: {e}"),
+            IdTokenError::ClaimsNotAnObject => {
+                f.write_str("id_token claims: the template did not render a JSON object")
+            }
+            IdTokenError::Sign(e) => write!(f, "id_token: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IdTokenError {}
 
 /// A signed token and when it expires.
 #[derive(Debug, Clone)]
@@ -162,9 +189,7 @@ impl IdToken {
             Keys::Fetched(source) => *source,
         };
         let Some((version, doc)) = jwks.document(source) else {
-            return Err(PipelineError::Unavailable(
-                "the id_token signing keys have not been fetched yet".into(),
-            ));
+            return Err(PipelineError::unavailable(IdTokenError::NotFetched));
         };
         if let Some((v, s)) = caches.signers.get(&source) {
             if *v == version {
@@ -172,8 +197,7 @@ impl IdToken {
             }
         }
         let signer = Rc::new(
-            Signer::from_jwks(&doc)
-                .map_err(|e| PipelineError::Internal(format!("id_token jwks_url: {e}")))?,
+            Signer::from_jwks(&doc).map_err(|e| PipelineError::internal(IdTokenError::Keys(e)))?,
         );
         caches.signers.insert(source, (version, Rc::clone(&signer)));
         Ok(signer)
@@ -190,7 +214,7 @@ impl IdToken {
             None => String::new(),
             Some(t) => t
                 .render(&*session)
-                .map_err(|e| PipelineError::Internal(format!("id_token claims: {e}")))?,
+                .map_err(|e| PipelineError::internal(e.rendering("id_token claims")))?,
         };
         let mut h = Hasher::default();
         h.field(&self.tag)
@@ -210,11 +234,7 @@ impl IdToken {
             "" => Map::new(),
             text => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(m)) => m,
-                _ => {
-                    return Err(PipelineError::Internal(
-                        "id_token claims: the template did not render a JSON object".into(),
-                    ))
-                }
+                _ => return Err(PipelineError::internal(IdTokenError::ClaimsNotAnObject)),
             },
         };
         let now_s = now_ms / 1000;
@@ -228,7 +248,7 @@ impl IdToken {
         let token = self
             .signer(caches, jwks)?
             .sign(claims)
-            .map_err(|e| PipelineError::Internal(format!("id_token: {e}")))?;
+            .map_err(|e| PipelineError::internal(IdTokenError::Sign(e)))?;
         let minted = Minted {
             token: token.clone(),
             exp_ms,

@@ -18,11 +18,7 @@ pub fn effects(
     let mut effects = Vec::with_capacity(session.header.iter().count() + 2);
     for (name, value) in session.header.iter() {
         if !effect::valid_header_name(name) || !effect::valid_header_value(value) {
-            let e = PipelineError::Internal(format!(
-                "header {name:?} is not a valid header name or would carry a control \
-                 character; refusing to forward"
-            ));
-            return Err(e);
+            return Err(PipelineError::internal(Untravelled(name.to_string())));
         }
         effects.push(Effect::SetHeader(name.to_string(), value.to_string()));
     }
@@ -51,3 +47,20 @@ pub fn effects(
     effects.push(Effect::Continue);
     Ok(effects)
 }
+
+/// A header a handler set that cannot travel: not a token name, or a value with a control
+/// character.
+#[derive(Debug)]
+pub struct Untravelled(String);
+
+impl std::fmt::Display for Untravelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "header {:?} is not a valid header name or would carry a control character; refusing to forward",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Untravelled {}

@@ -44,6 +44,8 @@ impl std::fmt::Display for PathError {
     }
 }
 
+impl std::error::Error for PathError {}
+
 /// A request target split and normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalizedPath<'a> {

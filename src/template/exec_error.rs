@@ -61,3 +61,28 @@ impl fmt::Display for ExecError {
 }
 
 impl std::error::Error for ExecError {}
+
+/// A template that failed while rendering one field: which (`header X-User`), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    pub what: String,
+    pub error: ExecError,
+}
+
+impl ExecError {
+    /// This error, as the rendering of `what` failed.
+    pub fn rendering(self, what: impl Into<String>) -> RenderError {
+        RenderError {
+            what: what.into(),
+            error: self,
+        }
+    }
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.error)
+    }
+}
+
+impl std::error::Error for RenderError {}

@@ -10,7 +10,7 @@ mod lexer;
 mod parser;
 pub mod value;
 
-pub use exec_error::ExecError;
+pub use exec_error::{ExecError, RenderError};
 pub use value::{Object, Value};
 
 /// Why a template does not compile.

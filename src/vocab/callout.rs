@@ -88,9 +88,21 @@ impl CalloutResult {
                 headers,
                 body,
             } => Ok((status, headers, body)),
-            CalloutResult::Failed => Err(PipelineError::Unavailable(format!(
-                "{dependency} could not be reached"
+            CalloutResult::Failed => Err(PipelineError::unavailable(Unreachable(
+                dependency.to_string(),
             ))),
         }
     }
 }
+
+/// A call that got no answer: the dependency it was for ("the session store").
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} could not be reached", self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}

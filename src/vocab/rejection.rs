@@ -1,28 +1,102 @@
-//! Why a request was not forwarded: the error kinds of the pipeline, with Oathkeeper's status
-//! codes and messages (herodot's `DefaultError`).
+//! Why a request was not forwarded: the kinds of refusal, each with Oathkeeper's status code and
+//! message (herodot's `DefaultError`), and the reason behind it. A reason is typed where it is
+//! made: each handler has its own reason enum whose `Display` is Oathkeeper's text, and one
+//! `From` impl beside it says which kind each reason is. The kind alone decides the status
+//! (`code`), here and nowhere else.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::rc::Rc;
+
+/// A reason, as the handler that refused typed it; `Display` is the text logs and verbose error
+/// bodies carry.
+pub type Reason = Rc<dyn std::error::Error>;
+
+/// A broken invariant of portcullis itself, never expected: the request is answered (500),
+/// never forwarded.
+#[derive(Debug)]
+pub struct Bug(pub &'static str);
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Bug {}
 
 /// Every way the pipeline can refuse a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum PipelineError {
     /// The request itself cannot be matched safely (bad path, missing `:authority`, …).
-    BadRequest(String),
+    BadRequest(Reason),
     /// No authenticator was responsible, or one rejected the credentials.
-    Unauthorized(Option<String>),
+    Unauthorized(Option<Reason>),
     /// The credentials are valid but not sufficient.
-    Forbidden(Option<String>),
+    Forbidden(Option<Reason>),
     /// No rule matches the request.
     NoRule,
     /// The session store or IdP rate-limited us; its rate-limit headers go to the client.
     TooManyRequests(Vec<(String, String)>),
     /// More than one rule matches the request.
     ManyRules,
-    /// A handler failed (template error, bad callout answer, …).
-    Internal(String),
-    /// A dependency (session store, JWKS) could not be reached or answered garbage.
-    Unavailable(String),
+    /// A handler could not do its part: a template that fails, an answer it cannot use, a
+    /// header that cannot travel.
+    Internal(Reason),
+    /// A dependency (session store, JWKS, an API) could not be reached or is down.
+    Unavailable(Reason),
     /// A token endpoint's status Oathkeeper hands on as it is (404, 504).
-    Upstream(u32, String),
+    Upstream(u32, Reason),
 }
+
+impl PipelineError {
+    pub fn bad_request(reason: impl std::error::Error + 'static) -> PipelineError {
+        PipelineError::BadRequest(Rc::new(reason))
+    }
+
+    pub fn unauthorized(reason: impl std::error::Error + 'static) -> PipelineError {
+        PipelineError::Unauthorized(Some(Rc::new(reason)))
+    }
+
+    pub fn forbidden(reason: impl std::error::Error + 'static) -> PipelineError {
+        PipelineError::Forbidden(Some(Rc::new(reason)))
+    }
+
+    pub fn internal(reason: impl std::error::Error + 'static) -> PipelineError {
+        PipelineError::Internal(Rc::new(reason))
+    }
+
+    pub fn unavailable(reason: impl std::error::Error + 'static) -> PipelineError {
+        PipelineError::Unavailable(Rc::new(reason))
+    }
+
+    pub fn upstream(code: u32, reason: impl std::error::Error + 'static) -> PipelineError {
+        PipelineError::Upstream(code, Rc::new(reason))
+    }
+}
+
+/// Two refusals are the same when a client and a log could not tell them apart.
+impl PartialEq for PipelineError {
+    fn eq(&self, other: &PipelineError) -> bool {
+        self.code() == other.code()
+            && self.reason_id() == other.reason_id()
+            && self.message() == other.message()
+            && self.reason() == other.reason()
+            && self.headers() == other.headers()
+    }
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())?;
+        if let Some(reason) = self.reason() {
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PipelineError {}
 
 /// The rate-limit headers a dependency's 429 carries to the client.
 const RATE_LIMIT_HEADERS: &[&str] = &[
@@ -59,25 +133,30 @@ impl PipelineError {
     }
 
     /// The message verbose mode shows: the original error's own text.
-    pub fn message(&self) -> &str {
+    pub fn message(&self) -> Cow<'static, str> {
         match self {
             PipelineError::BadRequest(m)
             | PipelineError::Internal(m)
             | PipelineError::Unavailable(m)
-            | PipelineError::Upstream(_, m) => m,
-            PipelineError::Unauthorized(_) => "Access credentials are invalid",
+            | PipelineError::Upstream(_, m) => Cow::Owned(m.to_string()),
+            PipelineError::Unauthorized(_) => Cow::Borrowed("Access credentials are invalid"),
             PipelineError::Forbidden(_) => {
-                "Access credentials are not sufficient to access this resource"
+                Cow::Borrowed("Access credentials are not sufficient to access this resource")
             }
-            PipelineError::NoRule => "Requested url does not match any rules",
-            PipelineError::TooManyRequests(_) => "Too many requests",
-            PipelineError::ManyRules => "Expected exactly one rule but found multiple rules",
+            PipelineError::NoRule => Cow::Borrowed("Requested url does not match any rules"),
+            PipelineError::TooManyRequests(_) => Cow::Borrowed("Too many requests"),
+            PipelineError::ManyRules => {
+                Cow::Borrowed("Expected exactly one rule but found multiple rules")
+            }
         }
     }
 
-    pub fn reason(&self) -> Option<&str> {
+    /// Why credentials were refused (401, 403), when the handler said.
+    pub fn reason(&self) -> Option<String> {
         match self {
-            PipelineError::Unauthorized(r) | PipelineError::Forbidden(r) => r.as_deref(),
+            PipelineError::Unauthorized(r) | PipelineError::Forbidden(r) => {
+                r.as_ref().map(|r| r.to_string())
+            }
             _ => None,
         }
     }

@@ -13,6 +13,32 @@ pub const CREDENTIAL_HEADERS: &[&str] = &[
     "x-session-token",
 ];
 
+/// Why a request cannot be matched safely (400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// A header value the filter cannot read exactly (its name).
+    NotUtf8(String),
+    /// A pseudo-header the request lacks.
+    Missing(&'static str),
+    Authority,
+    TwoAuthorizations,
+}
+
+impl std::fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadRequest::NotUtf8(name) => write!(f, "header {name} is not UTF-8"),
+            BadRequest::Missing(what) => write!(f, "request has no {what}"),
+            BadRequest::Authority => f.write_str("the authority is not host[:port]"),
+            BadRequest::TwoAuthorizations => {
+                f.write_str("the request has more than one Authorization header")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BadRequest {}
+
 /// Request headers in arrival order. Names are lowercase.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers(Vec<(String, String)>);
@@ -84,7 +110,7 @@ impl Request {
         let mut headers = Vec::with_capacity(pairs.len());
         for (name, value) in pairs {
             let value = String::from_utf8(value)
-                .map_err(|_| PipelineError::BadRequest(format!("header {name} is not UTF-8")))?;
+                .map_err(|_| PipelineError::bad_request(BadRequest::NotUtf8(name.clone())))?;
             match name.as_str() {
                 ":method" => method = Some(value),
                 ":scheme" => scheme = Some(value),
@@ -94,14 +120,12 @@ impl Request {
                 _ => headers.push((name, value)),
             }
         }
-        let missing = |what: &str| PipelineError::BadRequest(format!("request has no {what}"));
+        let missing = |what| PipelineError::bad_request(BadRequest::Missing(what));
         let authority = authority
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing(":authority"))?;
         if !valid_authority(&authority) {
-            return Err(PipelineError::BadRequest(
-                "the authority is not host[:port]".into(),
-            ));
+            return Err(PipelineError::bad_request(BadRequest::Authority));
         }
         let method = method.ok_or_else(|| missing(":method"))?;
         // Rules match methods case-insensitively; one upstream reads `gEt` as GET, another as
@@ -110,9 +134,7 @@ impl Request {
         let method_rewritten = method.bytes().any(|b| b.is_ascii_lowercase());
         // The filter would check one credential and the upstream might read the other.
         if headers.iter().filter(|(k, _)| k == "authorization").count() > 1 {
-            return Err(PipelineError::BadRequest(
-                "the request has more than one Authorization header".into(),
-            ));
+            return Err(PipelineError::bad_request(BadRequest::TwoAuthorizations));
         }
         Ok(Request {
             method: method.to_ascii_uppercase(),

@@ -19,7 +19,7 @@ use crate::mutate;
 use crate::rules::{self, path, Found};
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::effect::{Effect, Reply};
-use crate::vocab::rejection::PipelineError;
+use crate::vocab::rejection::{Bug, PipelineError};
 use crate::vocab::request::Request;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -179,14 +179,7 @@ impl Exchange {
         request.remote_addr = self.peer.take();
         let normalized = match path::normalize(&request.path) {
             Ok(n) => n,
-            Err(e) => {
-                return self.fail(
-                    &PipelineError::BadRequest(e.to_string()),
-                    Some(&request),
-                    None,
-                    "",
-                )
-            }
+            Err(e) => return self.fail(&PipelineError::bad_request(e), Some(&request), None, ""),
         };
         if let Some(effects) = self.answer_jwks(&request) {
             return effects;
@@ -203,7 +196,8 @@ impl Exchange {
         };
         let Some(rule) = self.filter.rules.get(index).map(Rc::clone) else {
             // The matcher holds one pattern per rule: a bug, answered, never forwarded.
-            let e = PipelineError::Internal("rule index out of range".into());
+            let e =
+                PipelineError::internal(Bug("the matcher named a rule the configuration lacks"));
             return self.fail(&e, Some(&request), None, &subject);
         };
         let captures = self

@@ -290,7 +290,7 @@ impl Exchange {
             rule: rule.map(|r| Rc::clone(&r.id)),
             status: Some(reply.status),
             reason: error.reason_id(),
-            detail: error.reason().map(str::to_string),
+            detail: error.reason(),
             subject: None,
             callouts: self.next_call,
             started_ms: self.started_ms,
