@@ -8,8 +8,8 @@ use super::{parse, settle, through_cache, Authenticate, AuthnStep, Ctx, Input, T
 use crate::cache::digest::{digest, Hasher};
 use crate::cache::jwks::JwksRegistry;
 use crate::cache::session::{Key, Outcome};
+use crate::config::cache_section::CacheSection;
 use crate::config::clusters::Clusters;
-use crate::config::duration::parse_ms;
 use crate::config::{Invalid, Kind};
 use crate::vocab::callout::{Callout, CalloutResult, Target};
 use crate::vocab::effect::{valid_header_name, valid_header_value};
@@ -46,36 +46,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub prefix: String,
     #[serde(default)]
-    pub cache: CacheConfig,
+    pub cache: CacheSection,
 }
 
 fn yes() -> bool {
     true
-}
-
-/// `cache` on the handler (beyond Oathkeeper): on by default.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub ttl: Option<String>,
-    #[serde(default)]
-    pub max_entries: Option<usize>,
-    #[serde(default)]
-    pub negative_ttl: Option<String>,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            enabled: true,
-            ttl: None,
-            max_entries: None,
-            negative_ttl: None,
-        }
-    }
 }
 
 pub const DEFAULT_TTL_MS: u64 = 30_000;
@@ -230,21 +205,10 @@ impl SessionStore {
         }
         let subject_from = raw.subject_from.as_deref().unwrap_or(subject_default);
         let extra_from = raw.extra_from.as_deref().unwrap_or("extra");
-        let duration = |field: &str,
-                        v: &Option<String>,
-                        default: Option<u64>|
-         -> Result<Option<u64>, Invalid> {
-            match v {
-                None => Ok(default),
-                Some(s) => parse_ms(s).map(Some).ok_or_else(|| {
-                    Invalid::new(format!("cache.{field}"), Kind::NotADuration(s.clone()))
-                }),
-            }
-        };
-        let ttl_ms =
-            duration("ttl", &raw.cache.ttl, Some(DEFAULT_TTL_MS))?.filter(|_| raw.cache.enabled);
-        let negative_ttl_ms =
-            duration("negative_ttl", &raw.cache.negative_ttl, None)?.filter(|_| raw.cache.enabled);
+        // On unless disabled (beyond Oathkeeper, whose session checks are never cached).
+        let enabled = raw.cache.enabled(true);
+        let ttl_ms = Some(raw.cache.ttl_ms()?.unwrap_or(DEFAULT_TTL_MS)).filter(|_| enabled);
+        let negative_ttl_ms = raw.cache.negative_ttl_ms()?.filter(|_| enabled);
         let tag = format!(
             "{:?}|{}|{}|{}|{}|{subject_from}|{extra_from}",
             credential,
@@ -273,7 +237,7 @@ impl SessionStore {
             prefix: raw.prefix,
             ttl_ms,
             negative_ttl_ms,
-            max_entries: raw.cache.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES),
+            max_entries: raw.cache.max_entries().unwrap_or(DEFAULT_MAX_ENTRIES),
             config_tag: digest(tag.as_bytes()),
         })
     }
