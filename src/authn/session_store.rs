@@ -252,49 +252,72 @@ impl SessionStore {
         }
     }
 
-    fn callout(&self, input: &Input<'_>) -> Callout {
+    /// The call's headers, pseudo-headers first, each passed to `emit` once in the order they
+    /// are sent: the one description both the call and its cache key are made from, so that
+    /// a cache hit builds no call.
+    fn call_headers(&self, input: &Input<'_>, mut emit: impl FnMut(&str, &str)) {
         let method = self
             .force_method
             .as_deref()
             .unwrap_or(&input.request.method);
-        let path = if self.preserve_path {
-            self.target.path.as_str()
+        let (path, query) = (
+            if self.preserve_path {
+                self.target.path.as_str()
+            } else {
+                input.path
+            },
+            if self.preserve_query {
+                self.target.query.as_str()
+            } else {
+                input.query
+            },
+        );
+        emit(":method", method);
+        if query.is_empty() {
+            emit(":path", path);
         } else {
-            input.path
-        };
-        let query = if self.preserve_query {
-            self.target.query.as_str()
-        } else {
-            input.query
-        };
-        let mut full_path = String::with_capacity(path.len() + query.len() + 1);
-        full_path.push_str(path);
-        if !query.is_empty() {
-            full_path.push('?');
-            full_path.push_str(query);
+            emit(":path", &format!("{path}?{query}"));
         }
-        let mut call = Callout::to(&self.target, method, full_path);
+        emit(":authority", &self.target.authority);
+        emit(":scheme", &self.target.scheme);
+        // Configured headers win over the request's; a header is sent once.
+        let configured = |name: &str| {
+            self.additional.iter().any(|(n, _)| n == name)
+                || (self.preserve_host && name == "x-forwarded-host")
+        };
         for (name, value) in input.request.headers.iter() {
-            if self.forward.iter().any(|f| f == name) {
-                call.headers.push((name.to_string(), value.to_string()));
+            if self.forward.iter().any(|f| f == name) && !configured(name) {
+                emit(name, value);
             }
         }
         for (name, value) in &self.additional {
-            call.set_header(name, value.clone());
+            if !(self.preserve_host && name == "x-forwarded-host") {
+                emit(name, value);
+            }
         }
         if self.preserve_host {
-            call.set_header("x-forwarded-host", input.request.authority.clone());
+            emit("x-forwarded-host", &input.request.authority);
         }
-        call
+    }
+
+    fn callout(&self, input: &Input<'_>) -> Callout {
+        let mut headers = Vec::with_capacity(4 + self.forward.len() + self.additional.len());
+        self.call_headers(input, |k, v| headers.push((k.to_string(), v.to_string())));
+        Callout {
+            cluster: self.target.cluster.clone(),
+            headers,
+            body: None,
+            timeout_ms: self.target.timeout_ms,
+        }
     }
 
     /// Everything that changes the store's answer: the config and the exact call.
-    fn key(&self, callout: &Callout) -> Key {
+    fn key(&self, input: &Input<'_>) -> Key {
         let mut h = Hasher::default();
         h.field(&self.config_tag);
-        for (k, v) in &callout.headers {
+        self.call_headers(input, |k, v| {
             h.field(k.as_bytes()).field(v.as_bytes());
-        }
+        });
         h.finish()
     }
 
@@ -392,10 +415,10 @@ impl Authenticate for SessionStore {
         if !self.responsible(input) {
             return AuthnStep::NotResponsible;
         }
-        let callout = self.callout(input);
-        let key = self.key(&callout);
+        let key = self.key(input);
         let cached = self.ttl_ms.is_some() || self.negative_ttl_ms.is_some();
         through_cache(ctx, &key, cached, |_| {
+            let callout = self.callout(input);
             let then = Then::new(key, move |result, ctx| self.resume(&key, result, ctx));
             AuthnStep::Call(callout, then)
         })

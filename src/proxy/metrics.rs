@@ -14,6 +14,19 @@ use crate::vocab::stats::Stats;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// One cluster's callouts: answers counted by result until the tick publishes them, and the
+/// latency histogram's id, defined once.
+struct ClusterCalls {
+    cluster: String,
+    /// By `CALLOUT_RESULTS`.
+    counted: [u64; 3],
+    published: [u64; 3],
+    histogram: Option<u32>,
+}
+
+/// Envoy answers a call that ran out of time with its own 504: a timeout.
+const CALLOUT_RESULTS: [&str; 3] = ["ok", "failed", "timeout"];
+
 /// The last published values, to publish differences.
 #[derive(Default)]
 struct Published {
@@ -27,6 +40,8 @@ struct Published {
 pub struct Metrics {
     ids: RefCell<HashMap<String, u32>>,
     published: RefCell<Published>,
+    /// By cluster: a configuration names a few, so a scan is cheaper than hashing.
+    calls: RefCell<Vec<ClusterCalls>>,
 }
 
 fn stat_name(name: &str, tags: &[(&str, &str)]) -> String {
@@ -73,7 +88,8 @@ impl Metrics {
         }
     }
 
-    /// A callout's answer: counted by cluster and result, its latency recorded.
+    /// A callout's answer: counted by cluster and result (published on the tick), its latency
+    /// recorded: one host call per answer, no name formatted after the first.
     pub fn callout(
         &self,
         host: &impl Host,
@@ -81,32 +97,41 @@ impl Metrics {
         result: &CalloutResult,
         elapsed_ms: u64,
     ) {
+        // Indexes into CALLOUT_RESULTS.
         let outcome = match result {
-            CalloutResult::Failed => "failed",
-            // Envoy answers a call that ran out of time with its own 504.
-            CalloutResult::Response { status: 504, .. } => "timeout",
-            CalloutResult::Response { .. } => "ok",
+            CalloutResult::Response { status: 504, .. } => 2,
+            CalloutResult::Response { .. } => 0,
+            CalloutResult::Failed => 1,
         };
-        let tags = [("cluster", cluster)];
-        self.count(
-            host,
-            "portcullis_callouts_total",
-            &[("cluster", cluster), ("result", outcome)],
-            1,
-        );
-        if let Some(id) = self.id(
-            host,
-            MetricKind::Histogram,
-            "portcullis_callout_duration_ms",
-            &tags,
-        ) {
-            host.record_metric(id, elapsed_ms);
+        let mut calls = self.calls.borrow_mut();
+        let i = match calls.iter().position(|c| c.cluster == cluster) {
+            Some(i) => i,
+            None => {
+                let tags = [("cluster", cluster)];
+                let name = "portcullis_callout_duration_ms";
+                calls.push(ClusterCalls {
+                    cluster: cluster.to_string(),
+                    counted: [0; 3],
+                    published: [0; 3],
+                    histogram: self.id(host, MetricKind::Histogram, name, &tags),
+                });
+                calls.len() - 1
+            }
+        };
+        if let Some(c) = calls.get_mut(i) {
+            if let Some(n) = c.counted.get_mut(outcome) {
+                *n += 1;
+            }
+            if let Some(id) = c.histogram {
+                host.record_metric(id, elapsed_ms);
+            }
         }
     }
 
     /// A new configuration starts its counters from zero.
     pub fn restart(&self) {
         *self.published.borrow_mut() = Published::default();
+        self.calls.borrow_mut().clear();
     }
 
     /// Publishes what the VM counted since the last call.
@@ -195,6 +220,17 @@ impl Metrics {
         jwks(self, "adopted", j.adopted, last.jwks.adopted);
         if !filter.jwks_sources.is_empty() {
             self.gauge(host, "portcullis_jwks_ready", u64::from(vm.jwks.ready()));
+        }
+        for c in self.calls.borrow_mut().iter_mut() {
+            for ((result, n), before) in CALLOUT_RESULTS
+                .iter()
+                .zip(c.counted)
+                .zip(c.published.iter_mut())
+            {
+                let tags = [("cluster", c.cluster.as_str()), ("result", result)];
+                self.count(host, "portcullis_callouts_total", &tags, n - *before);
+                *before = n;
+            }
         }
         last.stats = vm.stats.clone();
         last.session = session;
