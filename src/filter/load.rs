@@ -168,14 +168,18 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
             format!("{p:?} is not an absolute path"),
         ));
     }
-    Ok(Filter::new(
+    let state_keys = super::state::compile(&raw.filter_state)
+        .map_err(|e| ConfigError::field("filter_state", e.to_string()))?;
+    let mut filter = Filter::new(
         rules,
         matcher,
         fallback,
         log,
         registry.sources,
         jwks_endpoint,
-    ))
+    );
+    filter.state_keys = state_keys;
+    Ok(filter)
 }
 
 struct Context<'a> {

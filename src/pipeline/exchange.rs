@@ -9,6 +9,7 @@
 use super::decision::Decision;
 use super::forward;
 use super::matched::{identity, session, Identity, Matched};
+use super::state;
 use super::trace_context::with_trace_context;
 use super::VmState;
 use crate::authn::{self, AuthnStep, Input};
@@ -84,6 +85,8 @@ pub struct Exchange {
     state: State,
     next_call: u32,
     decision: Option<Decision>,
+    /// The authenticator that settled the chain, and the subject it found.
+    authenticated: Option<(&'static str, String)>,
     body: Body,
     /// The matched rule's authorizer reads the body.
     wants_body: bool,
@@ -109,6 +112,7 @@ impl Exchange {
             state: State::Start,
             next_call: 0,
             decision: None,
+            authenticated: None,
             body: Body::Empty,
             wants_body: false,
             peer: None,
@@ -310,6 +314,7 @@ impl Exchange {
             reason: "jwks_endpoint",
             detail: None,
             subject: None,
+            authenticator: None,
             callouts: 0,
             started_ms: self.started_ms,
         });
@@ -427,6 +432,8 @@ impl Exchange {
                 self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, &rule)
             }
             AuthnStep::Authenticated { subject, extra } => {
+                let name = rule.authenticators.get(index).map(|a| a.name());
+                self.authenticated = name.map(|n| (n, subject.clone()));
                 self.authorize(matched, &rule, subject, extra)
             }
             AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, &rule),
@@ -572,7 +579,13 @@ impl Exchange {
                 );
             }
         }
-        let effects = match forward::effects(&matched, rule, &s) {
+        let authenticator = self.authenticated.as_ref().map(|(a, _)| *a);
+        let effects =
+            state::allowed(&self.filter, &rule.id, authenticator, &s).and_then(|mut e| {
+                e.extend(forward::effects(&matched, rule, &s)?);
+                Ok(e)
+            });
+        let effects = match effects {
             Ok(effects) => effects,
             Err(e) => {
                 drop(s);
@@ -587,6 +600,7 @@ impl Exchange {
             reason: "allowed",
             detail: None,
             subject: Some(s.subject),
+            authenticator,
             callouts: self.next_call,
             started_ms: self.started_ms,
         });
@@ -625,9 +639,13 @@ impl Exchange {
             reason: error.reason_id(),
             detail: error.reason().map(str::to_string),
             subject: None,
+            authenticator: self.authenticated.as_ref().map(|(a, _)| *a),
             callouts: self.next_call,
             started_ms: self.started_ms,
         });
-        vec![Effect::Reply(reply)]
+        let authenticated = self.authenticated.as_ref().map(|(a, s)| (*a, s.as_str()));
+        let mut effects = state::denied(rule.map(|r| &*r.id), authenticated);
+        effects.push(Effect::Reply(reply));
+        effects
     }
 }
