@@ -44,6 +44,9 @@ pub(crate) struct Call {
     result: CalloutResult,
 }
 
+/// Headers as shown: names, and values redacted.
+pub(crate) type Shown<'c> = Vec<(&'c str, String)>;
+
 /// A callout as the report shows it.
 pub(crate) struct CallFacts<'c> {
     pub(crate) method: &'c str,
@@ -52,10 +55,10 @@ pub(crate) struct CallFacts<'c> {
     pub(crate) cluster: &'c str,
     pub(crate) timeout_ms: u64,
     /// Redacted, pseudo-headers left out.
-    pub(crate) headers: Vec<(&'c str, String)>,
+    pub(crate) headers: Shown<'c>,
     pub(crate) body: Option<String>,
     /// Status, body size and (redacted) headers; `None` for a failed call.
-    pub(crate) answer: Option<(u32, usize, Vec<(&'c str, String)>)>,
+    pub(crate) answer: Option<(u32, usize, Shown<'c>)>,
     /// `scripted`, `live`, `live_failed` or `not_performed`, and the words.
     pub(crate) how: &'static str,
     pub(crate) how_text: String,

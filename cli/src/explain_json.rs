@@ -2,7 +2,7 @@
 //! editors. Its schema is `docs/explain.schema.json`; `version` changes when a field changes
 //! meaning or goes away (new fields may appear without it).
 
-use crate::explain::{subject, Call, CallFacts, Near, Owner, Report};
+use crate::explain::{subject, Call, CallFacts, Near, Owner, Report, Shown};
 use crate::host::{World, ROOT};
 use portcullis::filter::Rule;
 use portcullis::vocab::rejection::status_text;
@@ -197,9 +197,8 @@ fn callout(report: &Report<'_>, call: &Call) -> Value {
         how,
         how_text,
     } = report.call_facts(call);
-    let pairs = |h: Vec<(&str, String)>| -> Vec<Value> {
-        h.into_iter().map(|(k, v)| json!([k, v])).collect()
-    };
+    let pairs =
+        |h: Shown<'_>| -> Vec<Value> { h.into_iter().map(|(k, v)| json!([k, v])).collect() };
     json!({
         "method": method,
         "url": url,
