@@ -68,6 +68,15 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// A whoami answer for alice, as a file of this test's own.
+fn alice_session(test: &str) -> String {
+    scratch(
+        test,
+        "session.json",
+        r#"{"active": true, "identity": {"id": "id-alice", "traits": {"email": "alice@example.com"}}}"#,
+    )
+}
+
 /// A file in a directory of this test's own.
 fn scratch(test: &str, name: &str, contents: &str) -> String {
     let dir = std::env::temp_dir().join(format!("portcullis-cli-{}-{test}", std::process::id()));
@@ -279,11 +288,7 @@ fn explain_several_matches_lists_them() {
 
 #[test]
 fn explain_with_a_scripted_answer_forwards_the_identity() {
-    let session = scratch(
-        "scripted",
-        "session.json",
-        r#"{"active": true, "identity": {"id": "id-alice", "traits": {"email": "alice@example.com"}}}"#,
-    );
+    let session = alice_session("scripted");
     let out = ok(&[
         "explain",
         &play2(),
@@ -740,30 +745,23 @@ fn venv_python() -> PathBuf {
 /// must be listed here, and every document must validate against `docs/explain.schema.json`.
 fn json_cases(session: &str, body: &str) -> Vec<(&'static str, Vec<String>)> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let browser = s(&[
+        "GET",
+        "http://echo.example.com/x",
+        "-H",
+        "Cookie: ory_kratos_session=abc",
+    ]);
+    let answered = [
+        browser.clone(),
+        s(&["--answer", &format!("kratos=200:@{session}")]),
+    ]
+    .concat();
     vec![
         ("play1.yaml", s(&["GET", "http://echo.example.com/a?b=1"])),
         ("play1.yaml", s(&["GET", "http://other.example.com/"])),
         ("play1.yaml", s(&["OPTIONS", "http://echo.example.com/"])),
-        (
-            "play2.yaml",
-            s(&[
-                "GET",
-                "http://echo.example.com/x",
-                "-H",
-                "Cookie: ory_kratos_session=abc",
-                "--answer",
-                &format!("kratos=200:@{session}"),
-            ]),
-        ),
-        (
-            "play2.yaml",
-            s(&[
-                "GET",
-                "http://echo.example.com/x",
-                "-H",
-                "Cookie: ory_kratos_session=abc",
-            ]),
-        ),
+        ("play2.yaml", answered),
+        ("play2.yaml", browser),
         (
             "play2.yaml",
             s(&[
@@ -823,11 +821,7 @@ fn json_cases(session: &str, body: &str) -> Vec<(&'static str, Vec<String>)> {
 
 #[test]
 fn explain_json_validates_against_its_schema_for_every_example() {
-    let session = scratch(
-        "json",
-        "session.json",
-        r#"{"active": true, "identity": {"id": "id-alice", "traits": {"email": "alice@example.com"}}}"#,
-    );
+    let session = alice_session("json");
     let body = scratch("json", "upload.txt", "file contents");
     let cases = json_cases(&session, &body);
     let mut examples: Vec<String> = std::fs::read_dir(root().join("filter-config"))

@@ -149,3 +149,10 @@ def errors(validator, manifest):
     """Every violation, as 'path: message' strings (empty when the manifest is valid)."""
     return sorted(f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
                   for e in validator.iter_errors(manifest))
+
+
+def errors_after(validator, manifest, change):
+    """The violations of a copy of `manifest` whose spec `change` (a function) has altered."""
+    broken = copy.deepcopy(manifest)
+    change(broken["spec"])
+    return errors(validator, broken)

@@ -4,7 +4,6 @@ the routes attach to; every callout cluster is one Envoy Gateway creates for a r
 (httproute/<namespace>/<route>/rule/<index>) whose backend is the service the origin names; and
 the configuration loads and decides in real Envoy 1.40 with clusters of those names."""
 
-import copy
 import json
 import re
 import sys
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import envoy_harness  # noqa: E402
 import k8s_schema  # noqa: E402
 from mint import azure_mi, mint  # noqa: E402
+import test_istio  # noqa: E402
 from test_istio import get, reference, require_envoy, stand_ins  # noqa: E402,F401
 
 GATEWAY = ROOT / "envoy/gateway"
@@ -33,10 +33,7 @@ def policy_schema():
 
 
 def manifests(kind):
-    found = []
-    for path in sorted(GATEWAY.glob("*.yaml")):
-        found += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == kind]
-    return found
+    return [d for _, d in test_istio.manifests(kind, GATEWAY)]
 
 
 def the_policy():
@@ -83,9 +80,7 @@ BROKEN = {
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_broken_policy_is_refused(policy_schema, case):
     change, message = BROKEN[case]
-    policy = copy.deepcopy(the_policy())
-    change(policy["spec"])
-    found = k8s_schema.errors(policy_schema, policy)
+    found = k8s_schema.errors_after(policy_schema, the_policy(), change)
     assert any(message in e for e in found), found
 
 
