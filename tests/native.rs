@@ -56,7 +56,15 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<(), String
             case.callouts.len()
         ));
     }
-    scenario::check_ending(&case.expect, &vm.ending(1))
+    scenario::check_ending(&case.expect, &vm.ending(1))?;
+    let state = vm.contexts.borrow()[&1].filter_state.borrow().clone();
+    if let Some((k, _)) = state
+        .iter()
+        .find(|(k, _)| !vm.declared.borrow().contains(k))
+    {
+        return Err(format!("filter state {k} set but never declared"));
+    }
+    scenario::check_filter_state(&case.expect, &state)
 }
 
 fn result_of(respond: &scenario::Respond) -> CalloutResult {
@@ -119,6 +127,7 @@ fn without_a_configuration_every_request_is_refused() {
         answer: RefCell::default(),
         replies: RefCell::default(),
         flow: RefCell::default(),
+        filter_state: RefCell::default(),
     });
     vm.contexts.borrow_mut().insert(1, Rc::clone(&ctx));
     let flow = ctx

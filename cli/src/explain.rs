@@ -5,7 +5,7 @@
 //! why none or several do, is read from the compiled patterns.
 
 use crate::answers::{self, Answers};
-use crate::args::{load_config, Args};
+use crate::args::{load_config, read_input, Args};
 use crate::host::{CliHost, Sent, World, REQUEST, ROOT};
 use crate::live;
 use crate::redact::Redactor;
@@ -30,7 +30,7 @@ const MAX_STEPS: usize = 10_000;
 const NEAREST: usize = 3;
 
 /// How a callout got its answer.
-enum How {
+pub(crate) enum How {
     Scripted(String),
     Live,
     LiveFailed(String),
@@ -38,27 +38,62 @@ enum How {
 }
 
 /// A callout and its answer, in dispatch order.
-struct Call {
-    sent: Sent,
+pub(crate) struct Call {
+    pub(crate) sent: Sent,
     how: How,
     result: CalloutResult,
 }
 
+/// Headers as shown: names, and values redacted.
+pub(crate) type Shown<'c> = Vec<(&'c str, String)>;
+
+/// A callout as the report shows it.
+pub(crate) struct CallFacts<'c> {
+    pub(crate) method: &'c str,
+    /// The origin and the redacted path.
+    pub(crate) url: String,
+    pub(crate) cluster: &'c str,
+    pub(crate) timeout_ms: u64,
+    /// Redacted, pseudo-headers left out.
+    pub(crate) headers: Shown<'c>,
+    pub(crate) body: Option<String>,
+    /// Status, body size and (redacted) headers; `None` for a failed call.
+    pub(crate) answer: Option<(u32, usize, Shown<'c>)>,
+    /// `scripted`, `live`, `live_failed` or `not_performed`, and the words.
+    pub(crate) how: &'static str,
+    pub(crate) how_text: String,
+}
+
+/// A rule named when none matches: its pattern, its methods, and the literal text of the
+/// pattern the subject lacks.
+pub(crate) struct Near<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) url: &'a str,
+    pub(crate) methods: Vec<String>,
+    pub(crate) missing: Option<&'a str>,
+}
+
 /// Who made a request callout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
+pub(crate) enum Owner {
     Authenticator(usize),
     Authorizer,
     Mutator(usize),
 }
 
 pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
-    let args = Args::parse(argv, &["-H", "--header", "--answer", "--peer"], &["--live"])?;
+    let args = Args::parse(
+        argv,
+        &["-H", "--header", "--answer", "--peer", "--body"],
+        &["--live", "--json"],
+    )?;
     let [config, method, url] = args.positional.as_slice() else {
         return Err(CliError::Usage(
-            "explain takes CONFIG METHOD URL (then -H, --answer, --live, --peer)".into(),
+            "explain takes CONFIG METHOD URL (then -H, --answer, --live, --peer, --body, --json)"
+                .into(),
         ));
     };
+    let body = args.one("--body")?.map(read_input).transpose()?;
     let headers: Vec<&str> = args.all("-H").chain(args.all("--header")).collect();
     let request = request_headers(method, url, &headers)?;
     let mut answers = Answers::parse(args.all("--answer"))?;
@@ -101,7 +136,17 @@ pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
         id: ROOT,
     };
     let mut http = HttpFilter::new(Some(&loaded), REQUEST);
+    if body.is_some() {
+        http.body_follows();
+    }
     let mut forwarded = http.on_request_headers(&h) == Flow::Continue;
+    // The body arrives whole right after the headers, as Envoy hands it over under
+    // allow_on_headers_stop_iteration.
+    if let (Some(body), false) = (body, forwarded) {
+        let size = body.len();
+        *world.body.borrow_mut() = body;
+        forwarded = http.on_request_body(&h, size, true) == Flow::Continue;
+    }
     let mut calls: Vec<Call> = Vec::new();
     let mut stuck = true;
     for _ in 0..MAX_STEPS {
@@ -151,6 +196,14 @@ pub fn run(argv: &[String], out: &mut String) -> Result<(), CliError> {
         redact: &redact,
         waited_ms: world.now_ms.get().saturating_sub(start),
     };
+    if args.flag("--json") {
+        let doc = crate::explain_json::document(&report, method, url, stuck, forwarded, &world);
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
+        out.push_str(&text);
+        out.push('\n');
+        return Ok(());
+    }
     report.write(out, method, url);
     if stuck {
         let _ = writeln!(
@@ -230,7 +283,7 @@ fn resolve(callout: &Callout, answers: &mut Answers, live: bool) -> (How, Callou
 }
 
 /// The subject rules are matched against, computed as the pipeline computes it.
-fn subject(request: &[(String, String)]) -> Option<(String, String)> {
+pub(crate) fn subject(request: &[(String, String)]) -> Option<(String, String)> {
     let pairs = request
         .iter()
         .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
@@ -262,14 +315,14 @@ fn literal_progress<'a>(url: &'a str, subject: &str) -> (usize, Option<&'a str>)
     (score, None)
 }
 
-struct Report<'a> {
-    filter: &'a Filter,
-    request: &'a [(String, String)],
-    calls: &'a [Call],
+pub(crate) struct Report<'a> {
+    pub(crate) filter: &'a Filter,
+    pub(crate) request: &'a [(String, String)],
+    pub(crate) calls: &'a [Call],
     stats: &'a Stats,
-    decision: Option<&'a Decision>,
-    redact: &'a Redactor,
-    waited_ms: u64,
+    pub(crate) decision: Option<&'a Decision>,
+    pub(crate) redact: &'a Redactor,
+    pub(crate) waited_ms: u64,
 }
 
 impl Report<'_> {
@@ -287,15 +340,7 @@ impl Report<'_> {
             "subject         {}   (scheme://host/path: host lowercase, path cleaned, no query)",
             self.redact.text(&subject)
         );
-        let matching: Vec<usize> = (0..self.filter.rules.len())
-            .filter(|&i| {
-                self.filter
-                    .matcher
-                    .get(i)
-                    .is_some_and(|p| p.matches(&method, &subject))
-            })
-            .collect();
-        match matching.as_slice() {
+        match self.matching(&method, &subject).as_slice() {
             [] => self.no_rule(out, &method, &subject),
             [one] => self.one_rule(out, *one, &subject),
             many => {
@@ -318,8 +363,9 @@ impl Report<'_> {
         }
     }
 
-    fn no_rule(&self, out: &mut String, method: &str, subject: &str) {
-        let _ = writeln!(out, "rule            none matches {method} {subject} (404)");
+    /// Why no rule matches: the rules whose pattern matches but not the method, and the
+    /// nearest patterns with the literal text the subject lacks (`None`: an expression fails).
+    pub(crate) fn unmatched(&self, subject: &str) -> (Vec<Near<'_>>, Vec<Near<'_>>) {
         let mut wrong_method = Vec::new();
         let mut near = Vec::new();
         for i in 0..self.filter.rules.len() {
@@ -327,42 +373,83 @@ impl Report<'_> {
                 continue;
             };
             let id = self.filter.rules.get(i).map_or("?", |r| &*r.id);
+            let mut n = Near {
+                id,
+                url: p.url(),
+                methods: p.methods().to_vec(),
+                missing: None,
+            };
             if p.matches_url(subject) {
-                wrong_method.push(format!(
-                    "  - {id}   {}   the pattern matches, but {method} is not in [{}]",
-                    p.url(),
-                    p.methods().join(", ")
-                ));
+                wrong_method.push(n);
             } else {
                 let (score, missing) = literal_progress(p.url(), subject);
-                let why = match missing {
-                    Some(text) => format!("the subject has no {text:?} where the pattern needs it"),
-                    None => "its literal text is all there; an expression in <…> does not match"
-                        .to_string(),
-                };
-                near.push((score, format!("  - {id}   {}   {why}", p.url())));
+                n.missing = missing;
+                near.push((score, n));
             }
         }
+        near.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
+        let near = near
+            .into_iter()
+            .filter(|(s, _)| *s > 0)
+            .take(NEAREST)
+            .map(|(_, n)| n)
+            .collect();
+        (wrong_method, near)
+    }
+
+    /// The rules whose pattern and methods match.
+    pub(crate) fn matching(&self, method: &str, subject: &str) -> Vec<usize> {
+        (0..self.filter.rules.len())
+            .filter(|&i| {
+                self.filter
+                    .matcher
+                    .get(i)
+                    .is_some_and(|p| p.matches(method, subject))
+            })
+            .collect()
+    }
+
+    /// The capture groups of rule `index` on the subject, redacted.
+    pub(crate) fn captures(&self, index: usize, subject: &str) -> Vec<String> {
+        self.filter
+            .matcher
+            .get(index)
+            .map(|p| p.captures(subject))
+            .unwrap_or_default()
+            .iter()
+            .map(|c| self.redact.text(c))
+            .collect()
+    }
+
+    fn no_rule(&self, out: &mut String, method: &str, subject: &str) {
+        let _ = writeln!(out, "rule            none matches {method} {subject} (404)");
+        let (wrong_method, near) = self.unmatched(subject);
         if !wrong_method.is_empty() {
             let _ = writeln!(
                 out,
                 "  rules whose pattern matches but whose methods do not:"
             );
-            wrong_method.iter().for_each(|l| {
-                let _ = writeln!(out, "{l}");
-            });
         }
-        near.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
-        let near: Vec<_> = near
-            .into_iter()
-            .filter(|(s, _)| *s > 0)
-            .take(NEAREST)
-            .collect();
+        for n in &wrong_method {
+            let _ = writeln!(
+                out,
+                "  - {}   {}   the pattern matches, but {method} is not in [{}]",
+                n.id,
+                n.url,
+                n.methods.join(", ")
+            );
+        }
         if !near.is_empty() {
             let _ = writeln!(out, "  nearest rules by the literal text of their pattern:");
-            for (_, line) in near {
-                let _ = writeln!(out, "{line}");
-            }
+        }
+        for n in &near {
+            let why = match n.missing {
+                Some(text) => format!("the subject has no {text:?} where the pattern needs it"),
+                None => {
+                    "its literal text is all there; an expression in <…> does not match".to_string()
+                }
+            };
+            let _ = writeln!(out, "  - {}   {}   {why}", n.id, n.url);
         }
         if self.filter.rules.is_empty() {
             let _ = writeln!(out, "  the configuration has no rules");
@@ -380,17 +467,12 @@ impl Report<'_> {
         };
         let (url, methods) = describe::pattern(self.filter, index);
         let _ = writeln!(out, "rule            {}   {url}   [{methods}]", rule.id);
-        let captures = self
-            .filter
-            .matcher
-            .get(index)
-            .map(|p| p.captures(subject))
-            .unwrap_or_default();
+        let captures = self.captures(index, subject);
         if !captures.is_empty() {
             let list: Vec<String> = captures
                 .iter()
                 .enumerate()
-                .map(|(i, c)| format!("[{i}] {:?}", self.redact.text(c)))
+                .map(|(i, c)| format!("[{i}] {c:?}"))
                 .collect();
             let _ = writeln!(out, "captures        {}", list.join("  "));
         }
@@ -400,7 +482,7 @@ impl Report<'_> {
 
     /// Who made each request callout, from the VM's authenticator counters when it left: until
     /// one authenticator settles the chain, the next one in order is the one calling.
-    fn owners(&self, rule: &Rule) -> Vec<Option<Owner>> {
+    pub(crate) fn owners(&self, rule: &Rule) -> Vec<Option<Owner>> {
         let mut after_authn = 0;
         let hydrators: Vec<usize> = rule
             .mutators
@@ -430,33 +512,46 @@ impl Report<'_> {
             .collect()
     }
 
+    /// Authenticator `i`'s verdict: a code (`not_responsible`, `authenticated`, `rejected`,
+    /// `error`, `waiting`, `not_reached`) and the words.
+    pub(crate) fn authn_verdict(&self, i: usize) -> (&'static str, String) {
+        let (settled, done) = settled(self.stats);
+        if i + 1 < settled || (i + 1 == settled && !done) {
+            let text = "not responsible (none of the credentials it reads is in the request)";
+            return ("not_responsible", text.into());
+        }
+        if i + 1 == settled {
+            return match final_outcome(self.stats) {
+                Some(Outcome::Responsible) => (
+                    "authenticated",
+                    "responsible: authenticated the request".into(),
+                ),
+                Some(Outcome::Rejected) => (
+                    "rejected",
+                    format!("responsible, and rejected the credentials{}", self.detail()),
+                ),
+                Some(Outcome::Error) => (
+                    "error",
+                    "responsible, but could not decide (error; see the decision)".into(),
+                ),
+                _ => ("not_responsible", "not responsible".into()),
+            };
+        }
+        if i == settled && self.decision.is_none() {
+            return ("waiting", "still waiting".into());
+        }
+        ("not_reached", "not reached".into())
+    }
+
     fn authenticators(&self, out: &mut String, rule: &Rule) {
         let owners = self.owners(rule);
         let (settled, done) = settled(self.stats);
-        let last = final_outcome(self.stats);
         let _ = writeln!(
             out,
             "authenticators  (tried in order until one is responsible)"
         );
         for (i, a) in rule.authenticators.iter().enumerate() {
-            let verdict = if i + 1 < settled || (i + 1 == settled && !done) {
-                "not responsible (none of the credentials it reads is in the request)".to_string()
-            } else if i + 1 == settled {
-                match last {
-                    Some(Outcome::Responsible) => "responsible: authenticated the request".into(),
-                    Some(Outcome::Rejected) => {
-                        format!("responsible, and rejected the credentials{}", self.detail())
-                    }
-                    Some(Outcome::Error) => {
-                        "responsible, but could not decide (error; see the decision)".into()
-                    }
-                    _ => "not responsible".into(),
-                }
-            } else if i == settled && self.decision.is_none() {
-                "still waiting".into()
-            } else {
-                "not reached".into()
-            };
+            let (_, verdict) = self.authn_verdict(i);
             let _ = writeln!(out, "  {}. {:<26}{verdict}", i + 1, a.name());
             self.calls_of(out, &owners, Owner::Authenticator(i));
         }
@@ -466,8 +561,11 @@ impl Report<'_> {
         self.jwks_fetches(out);
     }
 
-    fn after_authentication(&self, out: &mut String, rule: &Rule) {
-        let owners = self.owners(rule);
+    /// The authorizer's verdict and the mutators' state, as words.
+    pub(crate) fn authz_and_mutators(
+        &self,
+        owners: &[Option<Owner>],
+    ) -> (&'static str, &'static str) {
         let authenticated = final_outcome(self.stats) == Some(Outcome::Responsible);
         let allowed = self.decision.is_some_and(Decision::allowed);
         let reason = self.decision.map_or("", |d| d.reason);
@@ -486,23 +584,29 @@ impl Report<'_> {
         } else {
             "allowed"
         };
+        let mutators = if allowed {
+            "applied"
+        } else if !authenticated || authz != "allowed" {
+            "not reached"
+        } else {
+            "applied until the failure (see the decision)"
+        };
+        (authz, mutators)
+    }
+
+    fn after_authentication(&self, out: &mut String, rule: &Rule) {
+        let owners = self.owners(rule);
+        let (authz, state) = self.authz_and_mutators(&owners);
         let _ = writeln!(out, "authorizer      {:<29}{authz}", rule.authorizer.name());
         self.calls_of(out, &owners, Owner::Authorizer);
         let _ = writeln!(out, "mutators");
         for (i, m) in rule.mutators.iter().enumerate() {
-            let state = if allowed {
-                "applied"
-            } else if !authenticated || authz != "allowed" {
-                "not reached"
-            } else {
-                "applied until the failure (see the decision)"
-            };
             let _ = writeln!(out, "  {}. {:<26}{state}", i + 1, m.name());
             self.calls_of(out, &owners, Owner::Mutator(i));
         }
     }
 
-    fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         self.decision
             .and_then(|d| d.detail.as_deref())
             .map_or(String::new(), |d| format!(": {}", self.redact.text(d)))
@@ -530,7 +634,8 @@ impl Report<'_> {
         }
     }
 
-    fn call(&self, out: &mut String, call: &Call, indent: &str) {
+    /// A callout as shown: redacted headers (pseudo-headers apart) and body, and its answer.
+    pub(crate) fn call_facts<'c>(&self, call: &'c Call) -> CallFacts<'c> {
         let c = &call.sent.callout;
         let get = |name: &str| {
             c.headers
@@ -538,38 +643,101 @@ impl Report<'_> {
                 .find(|(k, _)| k == name)
                 .map_or("", |(_, v)| v.as_str())
         };
-        let _ = writeln!(
-            out,
-            "{indent}callout: {} {}{}   (cluster {}, timeout {} ms)",
-            get(":method"),
-            answers::origin(c),
-            self.redact.text(get(":path")),
-            c.cluster,
-            c.timeout_ms
-        );
-        for (k, v) in c.headers.iter().filter(|(k, _)| !k.starts_with(':')) {
-            let _ = writeln!(out, "{indent}  {k}: {}", self.redact.header(k, v));
-        }
-        if let Some(body) = &c.body {
-            let _ = writeln!(out, "{indent}  body: {}", self.redact.body(body));
-        }
-        let answer = match &call.result {
-            CalloutResult::Response { status, body, .. } => {
-                format!("{status}, {} bytes", body.len())
-            }
-            CalloutResult::Failed => "none (a failed call)".to_string(),
-        };
-        let how = match &call.how {
-            How::Scripted(spec) => format!("scripted by --answer {spec}"),
-            How::Live => "performed live".to_string(),
-            How::LiveFailed(e) => format!("live call failed: {e}"),
-            How::NotPerformed => format!(
-                "NOT PERFORMED (no --live, no --answer for {}): counted as a failed call, as \
-                 if the service were unreachable",
-                c.cluster
+        let (how, how_text) = match &call.how {
+            How::Scripted(spec) => ("scripted", format!("scripted by --answer {spec}")),
+            How::Live => ("live", "performed live".to_string()),
+            How::LiveFailed(e) => ("live_failed", format!("live call failed: {e}")),
+            How::NotPerformed => (
+                "not_performed",
+                format!(
+                    "NOT PERFORMED (no --live, no --answer for {}): counted as a failed call, \
+                     as if the service were unreachable",
+                    c.cluster
+                ),
             ),
         };
-        let _ = writeln!(out, "{indent}answer: {answer}; {how}");
+        CallFacts {
+            method: get(":method"),
+            url: format!("{}{}", answers::origin(c), self.redact.text(get(":path"))),
+            cluster: &c.cluster,
+            timeout_ms: c.timeout_ms,
+            headers: c
+                .headers
+                .iter()
+                .filter(|(k, _)| !k.starts_with(':'))
+                .map(|(k, v)| (k.as_str(), self.redact.header(k, v)))
+                .collect(),
+            body: c.body.as_ref().map(|b| self.redact.body(b)),
+            answer: match &call.result {
+                CalloutResult::Response {
+                    status,
+                    headers,
+                    body,
+                } => Some((
+                    *status,
+                    body.len(),
+                    headers
+                        .iter()
+                        .filter(|(k, _)| !k.starts_with(':'))
+                        .map(|(k, v)| (k.as_str(), self.redact.header(k, v)))
+                        .collect(),
+                )),
+                CalloutResult::Failed => None,
+            },
+            how,
+            how_text,
+        }
+    }
+
+    fn call(&self, out: &mut String, call: &Call, indent: &str) {
+        let f = self.call_facts(call);
+        let _ = writeln!(
+            out,
+            "{indent}callout: {} {}   (cluster {}, timeout {} ms)",
+            f.method, f.url, f.cluster, f.timeout_ms
+        );
+        for (k, v) in &f.headers {
+            let _ = writeln!(out, "{indent}  {k}: {v}");
+        }
+        if let Some(body) = &f.body {
+            let _ = writeln!(out, "{indent}  body: {body}");
+        }
+        let answer = match &f.answer {
+            Some((status, bytes, _)) => format!("{status}, {bytes} bytes"),
+            None => "none (a failed call)".to_string(),
+        };
+        let _ = writeln!(out, "{indent}answer: {answer}; {}", f.how_text);
+    }
+
+    /// The request as it goes upstream, redacted: each header marked ' ' (as sent), '+' (set
+    /// by the filter) or '-' (removed).
+    pub(crate) fn upstream(&self, world: &World) -> Vec<(char, String, String)> {
+        let now: Vec<(String, String)> = world
+            .headers
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let mut lines = Vec::with_capacity(now.len());
+        for (k, v) in &now {
+            let kept = self.request.iter().any(|(k0, v0)| k0 == k && v0 == v);
+            let mark = if kept { ' ' } else { '+' };
+            lines.push((mark, k.clone(), self.redact.header(k, v)));
+        }
+        for (k, v) in self.request {
+            if !now.iter().any(|(k1, _)| k1 == k) {
+                lines.push(('-', k.clone(), self.redact.header(k, v)));
+            }
+        }
+        lines
+    }
+
+    /// How many callouts got no real answer.
+    pub(crate) fn unperformed(&self) -> usize {
+        self.calls
+            .iter()
+            .filter(|c| matches!(c.how, How::NotPerformed | How::LiveFailed(_)))
+            .count()
     }
 
     fn outcome(&self, out: &mut String, forwarded: bool, world: &World) {
@@ -596,26 +764,22 @@ impl Report<'_> {
                 let _ = writeln!(out, "decision        (the filter did not record one)");
             }
         }
+        let state = world.filter_state.borrow();
+        if !state.is_empty() {
+            let facts: Vec<String> = state
+                .iter()
+                .map(|(k, v)| format!("{k}={}", self.redact.text(v)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "filter state    {}   (wasm.portcullis.*)",
+                facts.join(" ")
+            );
+        }
         if forwarded {
             let _ = writeln!(out, "upstream request (+ set by the filter, - removed)");
-            let now: Vec<(String, String)> = world
-                .headers
-                .borrow()
-                .iter()
-                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
-                .collect();
-            for (k, v) in &now {
-                let mark = if self.request.iter().any(|(k0, v0)| k0 == k && v0 == v) {
-                    ' '
-                } else {
-                    '+'
-                };
-                let _ = writeln!(out, "  {mark} {k}: {}", self.redact.header(k, v));
-            }
-            for (k, v) in self.request {
-                if !now.iter().any(|(k1, _)| k1 == k) {
-                    let _ = writeln!(out, "  - {k}: {}", self.redact.header(k, v));
-                }
+            for (mark, k, v) in self.upstream(world) {
+                let _ = writeln!(out, "  {mark} {k}: {v}");
             }
         }
         for reply in world.replies.borrow().iter() {
@@ -632,11 +796,7 @@ impl Report<'_> {
                 let _ = writeln!(out, "  body: {}", self.redact.text(reply.body.trim_end()));
             }
         }
-        let unperformed = self
-            .calls
-            .iter()
-            .filter(|c| matches!(c.how, How::NotPerformed | How::LiveFailed(_)))
-            .count();
+        let unperformed = self.unperformed();
         if unperformed > 0 {
             let _ = writeln!(
                 out,

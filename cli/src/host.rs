@@ -38,6 +38,10 @@ pub struct World {
     /// The answer being delivered to `on_callout_response`.
     pub delivering: RefCell<Option<CalloutResult>>,
     pub replies: RefCell<Vec<Reply>>,
+    /// The request body (`--body`), handed over whole.
+    pub body: RefCell<Vec<u8>>,
+    /// Filter state keys the request set (without `wasm.portcullis.`), in order.
+    pub filter_state: RefCell<Vec<(String, String)>>,
     pub resumed: Cell<bool>,
     /// The request was woken (its keys or a parked-behind callout arrived).
     pub woken: Cell<bool>,
@@ -87,8 +91,11 @@ impl Host for CliHost<'_> {
         self.world.peer.borrow().clone()
     }
 
-    fn request_body(&self, _: usize) -> Vec<u8> {
-        Vec::new()
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        let body = self.world.body.borrow();
+        body.get(..size.min(body.len()))
+            .unwrap_or_default()
+            .to_vec()
     }
 
     fn dispatch(&self, callout: &Callout) -> Option<u32> {
@@ -142,6 +149,14 @@ impl Host for CliHost<'_> {
         if level >= LogLevel::Warn {
             self.world.logs.borrow_mut().push(message.to_string());
         }
+    }
+
+    fn declare_filter_state(&self, _: &str) {}
+
+    fn set_filter_state(&self, key: &str, value: &str) {
+        let mut state = self.world.filter_state.borrow_mut();
+        state.retain(|(k, _)| k != key);
+        state.push((key.to_string(), value.to_string()));
     }
 
     /// Stats are not shown; `explain` reads the VM's own counters instead.

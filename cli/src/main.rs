@@ -10,6 +10,7 @@ mod check;
 mod cors;
 mod describe;
 mod explain;
+mod explain_json;
 mod host;
 mod import;
 mod live;
@@ -21,8 +22,9 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage:
   portcullis check CONFIG
-  portcullis explain CONFIG METHOD URL [-H 'Name: value']... [--live]
-                     [--answer CLUSTER=STATUS[:BODY|:@FILE]]... [--peer IP:PORT]
+  portcullis explain CONFIG METHOD URL [-H 'Name: value']... [--live] [--json]
+                     [--answer CLUSTER=STATUS[[Name: value]]...[:BODY|:@FILE]]...
+                     [--peer IP:PORT] [--body FILE]
   portcullis import DIR|FILE... [--base CONFIG]
                     [--server-config OATHKEEPER_CONFIG --cors-policy FILE]
                     [--wasmplugin --name NAME [--namespace NS] --image oci://... --sha256 HEX

@@ -68,6 +68,15 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// A whoami answer for alice, as a file of this test's own.
+fn alice_session(test: &str) -> String {
+    scratch(
+        test,
+        "session.json",
+        r#"{"active": true, "identity": {"id": "id-alice", "traits": {"email": "alice@example.com"}}}"#,
+    )
+}
+
 /// A file in a directory of this test's own.
 fn scratch(test: &str, name: &str, contents: &str) -> String {
     let dir = std::env::temp_dir().join(format!("portcullis-cli-{}-{test}", std::process::id()));
@@ -279,11 +288,7 @@ fn explain_several_matches_lists_them() {
 
 #[test]
 fn explain_with_a_scripted_answer_forwards_the_identity() {
-    let session = scratch(
-        "scripted",
-        "session.json",
-        r#"{"active": true, "identity": {"id": "id-alice", "traits": {"email": "alice@example.com"}}}"#,
-    );
+    let session = alice_session("scripted");
     let out = ok(&[
         "explain",
         &play2(),
@@ -723,4 +728,227 @@ fn import_translates_serve_proxy_cors_with_oathkeeper_defaults_and_refuses_the_r
     );
     assert_eq!(usage.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("--server-config needs --cors-policy"));
+}
+
+/// The project venv's Python (`make venv`), which has `jsonschema`.
+fn venv_python() -> PathBuf {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make venv` (the schema test validates with its jsonschema)",
+        python.display()
+    );
+    python
+}
+
+/// `explain --json` requests for each example configuration: every file in `filter-config/`
+/// must be listed here, and every document must validate against `docs/explain.schema.json`.
+fn json_cases(session: &str, body: &str) -> Vec<(&'static str, Vec<String>)> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let browser = s(&[
+        "GET",
+        "http://echo.example.com/x",
+        "-H",
+        "Cookie: ory_kratos_session=abc",
+    ]);
+    let answered = [
+        browser.clone(),
+        s(&["--answer", &format!("kratos=200:@{session}")]),
+    ]
+    .concat();
+    vec![
+        ("play1.yaml", s(&["GET", "http://echo.example.com/a?b=1"])),
+        ("play1.yaml", s(&["GET", "http://other.example.com/"])),
+        ("play1.yaml", s(&["OPTIONS", "http://echo.example.com/"])),
+        ("play2.yaml", answered),
+        ("play2.yaml", browser),
+        (
+            "play2.yaml",
+            s(&[
+                "GET",
+                "http://api.example.com/x",
+                "-H",
+                "X-Session-Token: t",
+                "--answer",
+                "kratos=429[Retry-After: 7]",
+            ]),
+        ),
+        (
+            "play3.yaml",
+            s(&[
+                "GET",
+                "http://api.example.com/machines/1",
+                "-H",
+                // {"alg":"RS256","kid":"k1"}, claims play3 accepts: the keys are fetched.
+                "Authorization: Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJtIiwiYXVkIjoiaHR0cHM6Ly9tYW5hZ2VtZW50LmF6dXJlLmNvbSIsImlzcyI6Imh0dHBzOi8vc3RzLndpbmRvd3MubmV0LzExMTExMTExLTIyMjItMzMzMy00NDQ0LTU1NTU1NTU1NTU1NS8iLCJleHAiOjQxMDI0NDQ4MDB9.c2ln",
+            ]),
+        ),
+        (
+            "keto.yaml",
+            s(&[
+                "GET",
+                "http://files.example.com/files/f-1",
+                "-H",
+                "Cookie: ory_kratos_session=abc",
+                "--answer",
+                &format!("kratos=200:@{session}"),
+                "--answer",
+                "keto=200:{\"allowed\":true}",
+            ]),
+        ),
+        (
+            "oauth2.yaml",
+            s(&[
+                "POST",
+                "http://uploads.example.com/u",
+                "--body",
+                body,
+                "--answer",
+                "authz=200[X-Policy: scanned]",
+            ]),
+        ),
+        (
+            "oauth2.yaml",
+            s(&[
+                "GET",
+                "http://intranet.example.com/",
+                "--peer",
+                "10.0.0.1:5",
+            ]),
+        ),
+    ]
+}
+
+#[test]
+fn explain_json_validates_against_its_schema_for_every_example() {
+    let session = alice_session("json");
+    let body = scratch("json", "upload.txt", "file contents");
+    let cases = json_cases(&session, &body);
+    let mut examples: Vec<String> = std::fs::read_dir(root().join("filter-config"))
+        .expect("filter-config")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    examples.sort();
+    for example in &examples {
+        assert!(
+            cases.iter().any(|(c, _)| c == example),
+            "filter-config/{example} has no explain --json case"
+        );
+    }
+    let mut docs = Vec::new();
+    for (config, args) in &cases {
+        let config = root()
+            .join("filter-config")
+            .join(config)
+            .display()
+            .to_string();
+        let mut argv: Vec<&str> = vec!["explain", &config];
+        argv.extend(args.iter().map(String::as_str));
+        argv.push("--json");
+        let out = ok(&argv);
+        let doc: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{argv:?}: not JSON ({e}): {out}"));
+        assert_eq!(doc["version"], 1, "{out}");
+        docs.push(doc);
+    }
+    // What the documents say, beyond their shape.
+    let d = |i: usize| &docs[i];
+    assert_eq!(d(0)["decision"]["outcome"], "allow");
+    assert_eq!(d(0)["filter_state"]["subject"], "guest");
+    assert_eq!(d(0)["match"]["rule"]["id"], "echo-anonymous");
+    assert_eq!(d(1)["match"]["outcome"], "none");
+    assert_eq!(d(1)["reply"]["status"], 404);
+    assert_eq!(d(2)["match"]["wrong_method"][0]["id"], "echo-anonymous");
+    assert_eq!(d(3)["decision"]["subject"], "id-alice");
+    assert_eq!(d(3)["decision"]["authenticator"], "cookie_session");
+    let kratos = &d(3)["match"]["authenticators"][0]["callouts"][0];
+    assert_eq!(kratos["cluster"], "kratos");
+    assert_eq!(kratos["how"], "scripted");
+    assert_eq!(kratos["headers"][0][1], "ory_kratos_session=<redacted>");
+    assert!(d(3)["upstream"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["name"] == "x-user-id" && h["value"] == "id-alice" && h["change"] == "set"));
+    assert_eq!(d(4)["unperformed_callouts"], 1);
+    assert_eq!(d(4)["reply"]["status"], 503);
+    // The scripted 429's Retry-After reaches the reply.
+    let answer = &d(5)["match"]["authenticators"][0]["callouts"][0]["answer"];
+    assert_eq!(
+        answer["headers"][0],
+        serde_json::json!(["retry-after", "7"])
+    );
+    assert_eq!(d(5)["reply"]["status"], 429, "{}", d(5));
+    assert!(
+        d(5)["reply"]["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(["retry-after", "7"])),
+        "{}",
+        d(5)
+    );
+    assert!(!d(6)["jwks_fetches"].as_array().unwrap().is_empty());
+    assert_eq!(d(7)["match"]["authorizer"]["verdict"], "allowed");
+    // --body reaches the remote authorizer; the policy's forwarded header reaches the upstream.
+    let policy = &d(8)["match"]["authorizer"]["callouts"][0];
+    // Bodies are redacted unless leak_sensitive_values: its size shows it was sent.
+    assert!(
+        policy["body"].as_str().unwrap().starts_with("<13 bytes"),
+        "{}",
+        d(8)
+    );
+    assert!(
+        d(8)["upstream"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "x-policy" && h["value"] == "scanned"),
+        "{}",
+        d(8)
+    );
+    assert_eq!(d(9)["decision"]["outcome"], "deny");
+    assert_eq!(d(9)["filter_state"]["rule"], "intranet");
+
+    let several = scratch("json", "several.yaml", &imported_config());
+    let out = ok(&[
+        "explain",
+        &several,
+        "GET",
+        "http://echo.example.com/admin",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(doc["match"]["outcome"], "several");
+    docs.push(doc);
+
+    let all = scratch(
+        "json",
+        "documents.json",
+        &serde_json::Value::from(docs).to_string(),
+    );
+    let schema = root().join("docs/explain.schema.json");
+    let check = Command::new(venv_python())
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             v = jsonschema.Draft202012Validator(schema)\n\
+             for i, doc in enumerate(json.load(open(sys.argv[2]))):\n\
+             \x20   for e in v.iter_errors(doc):\n\
+             \x20       print(i, list(e.absolute_path), e.message)\n\
+             \x20       sys.exit(1)\n",
+        ])
+        .arg(&schema)
+        .arg(&all)
+        .output()
+        .expect("python runs");
+    assert!(
+        check.status.success(),
+        "explain --json does not validate against {}:\n{}{}",
+        schema.display(),
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

@@ -24,6 +24,10 @@ pub struct RawConfig {
     pub log: LogSection,
     #[serde(default)]
     pub envoy: EnvoySection,
+    /// Extra filter state keys (`wasm.portcullis.<key>`): templates rendered on allowed
+    /// requests.
+    #[serde(default)]
+    pub filter_state: BTreeMap<String, String>,
     /// Where the `id_token` mutator's public keys are answered (empty: nowhere).
     #[serde(default)]
     pub jwks_endpoint: Option<String>,

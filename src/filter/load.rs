@@ -172,14 +172,18 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
             Kind::NotAbsolutePath(p.to_string()),
         ));
     }
-    Ok(Filter::new(
+    let state_keys = super::state::compile(&raw.filter_state)
+        .map_err(|e| ConfigError::field("filter_state", Kind::Parse(e.to_string())))?;
+    let mut filter = Filter::new(
         rules,
         matcher,
         fallback,
         log,
         registry.sources,
         jwks_endpoint,
-    ))
+    );
+    filter.state_keys = state_keys;
+    Ok(filter)
 }
 
 struct Context<'a> {

@@ -3,6 +3,7 @@
 //! request of the VM; the pipeline runs it.
 
 mod load;
+pub mod state;
 
 pub use load::load;
 
@@ -13,6 +14,7 @@ use crate::errors::ErrorHandler;
 use crate::mutate::Mutator;
 use crate::rules::Matcher;
 use crate::vocab::log::LogSettings;
+use state::StateKey;
 use std::rc::Rc;
 
 /// A compiled access rule.
@@ -44,6 +46,8 @@ pub struct Filter {
     pub jwks_endpoint: Option<String>,
     /// Some error handler's `when` reads the client's address.
     pub reads_remote_ip: bool,
+    /// `filter_state`: the operator's keys, set on allowed requests beside the built-in ones.
+    pub state_keys: Vec<StateKey>,
 }
 
 impl Filter {
@@ -72,6 +76,14 @@ impl Filter {
             jwks_sources,
             jwks_endpoint: jwks_endpoint.filter(|p| signs && !p.is_empty()),
             reads_remote_ip,
+            state_keys: Vec::new(),
         }
+    }
+
+    /// Every filter state key a request may set, built-in ones first.
+    pub fn state_key_names(&self) -> impl Iterator<Item = &str> {
+        state::BUILT_IN
+            .into_iter()
+            .chain(self.state_keys.iter().map(|k| k.name.as_str()))
     }
 }

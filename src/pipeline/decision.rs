@@ -14,6 +14,8 @@ pub struct Decision {
     pub detail: Option<String>,
     /// Who was let through; logged only with `log.leak_sensitive_values`.
     pub subject: Option<String>,
+    /// The authenticator that settled the chain, when one did.
+    pub authenticator: Option<&'static str>,
     /// Callouts this request made.
     pub callouts: u32,
     pub started_ms: u64,
@@ -58,6 +60,7 @@ mod tests {
             reason: "allowed",
             detail: None,
             subject: Some("alice".into()),
+            authenticator: Some("noop"),
             callouts: 1,
             started_ms: 1000,
         }

@@ -5,6 +5,7 @@ pub mod decision;
 mod exchange;
 mod forward;
 mod matched;
+mod state;
 mod trace_context;
 mod vm_state;
 

@@ -30,6 +30,11 @@ pub trait Host: SharedData {
     /// never be re-entered.
     fn wake(&self, id: u32);
     fn log(&self, level: LogLevel, message: &str);
+    /// Declares filter state key `key` (`wasm.portcullis.<key>`) as a string, once per VM from
+    /// the root context's configure. A host that cannot declare it stores bytes.
+    fn declare_filter_state(&self, key: &str);
+    /// Sets filter state key `key` (`wasm.portcullis.<key>`) of this request.
+    fn set_filter_state(&self, key: &str, value: &str);
     /// Defines (or finds) a stat by its full name.
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;
     fn increment_metric(&self, id: u32, by: i64);

@@ -212,6 +212,7 @@ impl HttpFilter {
                 Effect::SetHeader(name, value) => host.set_request_header(&name, &value),
                 Effect::RemoveHeader(name) => host.remove_request_header(&name),
                 Effect::Wake(ids) => ids.into_iter().for_each(|id| host.wake(id)),
+                Effect::FilterState(key, value) => host.set_filter_state(&key, &value),
                 Effect::Continue => flow = Flow::Continue,
                 Effect::Reply(reply) => {
                     host.send_reply(&reply);

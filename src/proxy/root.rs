@@ -49,6 +49,9 @@ impl RootFilter {
                     ),
                 );
                 JwksStore::prepare(&filter.jwks_sources, host);
+                filter
+                    .state_key_names()
+                    .for_each(|k| host.declare_filter_state(k));
                 if !filter.jwks_sources.is_empty() {
                     host.log(
                         LogLevel::Info,

@@ -12,7 +12,7 @@ use super::root::RootFilter;
 use super::MAX_CALLOUT_BODY;
 use crate::cache::SharedData;
 use crate::vocab::callout::{Callout, CalloutResult};
-use crate::vocab::effect::Reply;
+use crate::vocab::effect::{Reply, FILTER_STATE_NAMESPACE};
 use crate::vocab::log::LogLevel;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -344,6 +344,25 @@ impl Host for ProxyHost {
         let _ = hostcalls::log(level, message);
     }
 
+    /// Envoy's `declare_property` foreign function: the key's prototype lives in the root
+    /// context, so this runs from `on_configure`. A second declaration (a reconfigure) is
+    /// refused by Envoy and changes nothing; a host without the function (`NotFound`) stores
+    /// bytes.
+    fn declare_filter_state(&self, key: &str) {
+        let name = format!("{FILTER_STATE_NAMESPACE}.{key}");
+        let _ = hostcalls::call_foreign_function("declare_property", Some(&declaration(&name)));
+    }
+
+    fn set_filter_state(&self, key: &str, value: &str) {
+        let path = format!("{FILTER_STATE_NAMESPACE}.{key}");
+        // The SDK's `set_property` panics on any status but Ok (a trap); the raw call does not.
+        // One path segment: Envoy stores it as `wasm.` + the path.
+        // SAFETY: both pointers are valid for their lengths for the duration of the call, and
+        // the host only reads them.
+        let _ =
+            unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
+    }
+
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32> {
         let kind = match kind {
             MetricKind::Counter => MetricType::Counter,
@@ -360,4 +379,33 @@ impl Host for ProxyHost {
     fn record_metric(&self, id: u32, value: u64) {
         let _ = hostcalls::record_metric(id, value);
     }
+}
+
+#[allow(clashing_extern_declarations)] // the SDK declares it returning its `Status` enum
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+}
+
+/// Envoy's `DeclarePropertyArguments { string name = 1; bool readonly = 2; WasmType type = 3;
+/// bytes schema = 4; LifeSpan span = 5; }` for a writable String (type 1) that lives as long as
+/// the downstream request (span 1), protobuf-encoded by hand.
+fn declaration(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 8);
+    out.push(0x0a); // field 1, length-delimited
+    let mut len = name.len();
+    while len >= 0x80 {
+        out.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(&[0x18, 0x01]); // field 3 (type), varint: String
+    out.extend_from_slice(&[0x28, 0x01]); // field 5 (span), varint: DownstreamRequest
+    out
 }

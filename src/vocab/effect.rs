@@ -21,8 +21,16 @@ pub enum Effect {
     Wake(Vec<u32>),
     /// Send the request upstream.
     Continue,
+    /// Tell the rest of the proxy one fact about the decided request: Envoy keeps it in the
+    /// stream's filter state as `wasm.portcullis.<key>`, for the access log and RBAC. Never a
+    /// credential.
+    FilterState(String, String),
     Reply(Reply),
 }
+
+/// The namespace of the filter state keys (`FilterState`): `portcullis.subject` is read in
+/// Envoy as `wasm.portcullis.subject`.
+pub const FILTER_STATE_NAMESPACE: &str = "portcullis";
 
 /// Whether `value` may travel in a header (RFC 9110 field-value, as Go's `net/http` checks it):
 /// no control character but tab. CR, LF and NUL would end the header or the head early.

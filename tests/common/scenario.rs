@@ -156,6 +156,10 @@ pub struct Expect {
     pub forward: Option<ForwardExpect>,
     #[serde(default)]
     pub reply: Option<ReplyExpect>,
+    /// Filter state keys (`subject` for `wasm.portcullis.subject`) and their values; `null`:
+    /// the key must not be set. Keys not listed are not asserted.
+    #[serde(default)]
+    pub filter_state: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -398,6 +402,19 @@ pub fn check_ending(expect: &Expect, ending: &Ending) -> Result<(), String> {
         }
         (ending, _, _) => Err(format!("ended as {ending:?}, expected {expect:?}")),
     }
+}
+
+/// Checks the filter state a request left (keys without `wasm.portcullis.`, as set).
+pub fn check_filter_state(expect: &Expect, seen: &[(String, String)]) -> Result<(), String> {
+    for (key, want) in &expect.filter_state {
+        let got = seen.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        if got != want.as_ref() {
+            return Err(format!(
+                "filter state {key}: {got:?}, expected {want:?} (all: {seen:?})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn display(path: &Path) -> String {

@@ -38,6 +38,8 @@ pub struct Vm {
     pub peer: RefCell<Option<String>>,
     /// Wakes queued by the callback in progress, run when it has returned (as the adapter does).
     pub wakes: RefCell<VecDeque<u32>>,
+    /// Filter state keys the root context declared as strings.
+    pub declared: RefCell<Vec<String>>,
 }
 
 /// One HTTP context and what happened to its request.
@@ -48,6 +50,8 @@ pub struct Ctx {
     pub answer: RefCell<Option<CalloutResult>>,
     pub replies: RefCell<Vec<Reply>>,
     pub flow: RefCell<Option<Flow>>,
+    /// Filter state keys set (without `wasm.portcullis.`), last value each.
+    pub filter_state: RefCell<Vec<(String, String)>>,
 }
 
 pub struct FakeHost<'a> {
@@ -126,6 +130,19 @@ impl Host for FakeHost<'_> {
         self.vm.wakes.borrow_mut().push_back(id);
     }
     fn log(&self, _: LogLevel, _: &str) {}
+    fn declare_filter_state(&self, key: &str) {
+        assert_eq!(
+            self.id, ROOT,
+            "declared from an HTTP context: Envoy would ignore it"
+        );
+        self.vm.declared.borrow_mut().push(key.to_string());
+    }
+    fn set_filter_state(&self, key: &str, value: &str) {
+        let ctx = self.ctx();
+        let mut state = ctx.filter_state.borrow_mut();
+        state.retain(|(k, _)| k != key);
+        state.push((key.to_string(), value.to_string()));
+    }
     fn define_metric(&self, _: MetricKind, name: &str) -> Option<u32> {
         let mut m = self.vm.metrics.borrow_mut();
         let id = m.iter().position(|(n, _)| n == name).unwrap_or_else(|| {
@@ -166,6 +183,7 @@ impl Vm {
             metrics: RefCell::default(),
             peer: RefCell::new(Some(DEFAULT_PEER.to_string())),
             wakes: RefCell::default(),
+            declared: RefCell::default(),
         }
     }
 
@@ -199,6 +217,7 @@ impl Vm {
             answer: RefCell::default(),
             replies: RefCell::default(),
             flow: RefCell::default(),
+            filter_state: RefCell::default(),
         });
         self.contexts.borrow_mut().insert(id, Rc::clone(&ctx));
         let host = FakeHost { vm: self, id };

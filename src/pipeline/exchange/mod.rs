@@ -82,6 +82,8 @@ pub struct Exchange {
     state: State,
     next_call: u32,
     decision: Option<Decision>,
+    /// The authenticator that settled the chain, and the subject it found.
+    authenticated: Option<(&'static str, String)>,
     body: Body,
     /// The matched rule's authorizer reads the body.
     wants_body: bool,
@@ -107,6 +109,7 @@ impl Exchange {
             state: State::Start,
             next_call: 0,
             decision: None,
+            authenticated: None,
             body: Body::Empty,
             wants_body: false,
             peer: None,
@@ -295,6 +298,7 @@ impl Exchange {
             reason: "jwks_endpoint",
             detail: None,
             subject: None,
+            authenticator: None,
             callouts: 0,
             started_ms: self.started_ms,
         });

@@ -11,6 +11,7 @@ use crate::mutate::{self, MutateStep};
 use crate::pipeline::decision::Decision;
 use crate::pipeline::forward;
 use crate::pipeline::matched::{identity, session, Identity, Matched};
+use crate::pipeline::state;
 use crate::pipeline::trace_context::with_trace_context;
 use crate::pipeline::VmState;
 use crate::vocab::callout::{Callout, CalloutResult};
@@ -89,6 +90,8 @@ impl Exchange {
                 self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, &rule)
             }
             AuthnStep::Authenticated { subject, extra } => {
+                let name = rule.authenticators.get(index).map(|a| a.name());
+                self.authenticated = name.map(|n| (n, subject.clone()));
                 self.authorize(matched, &rule, subject, extra)
             }
             AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, &rule),
@@ -239,7 +242,13 @@ impl Exchange {
                 );
             }
         }
-        let effects = match forward::effects(&matched, rule, &s) {
+        let authenticator = self.authenticated.as_ref().map(|(a, _)| *a);
+        let effects =
+            state::allowed(&self.filter, &rule.id, authenticator, &s).and_then(|mut e| {
+                e.extend(forward::effects(&matched, rule, &s)?);
+                Ok(e)
+            });
+        let effects = match effects {
             Ok(effects) => effects,
             Err(e) => {
                 drop(s);
@@ -254,6 +263,7 @@ impl Exchange {
             reason: "allowed",
             detail: None,
             subject: Some(s.subject),
+            authenticator,
             callouts: self.next_call,
             started_ms: self.started_ms,
         });
@@ -292,9 +302,13 @@ impl Exchange {
             reason: error.reason_id(),
             detail: error.reason(),
             subject: None,
+            authenticator: self.authenticated.as_ref().map(|(a, _)| *a),
             callouts: self.next_call,
             started_ms: self.started_ms,
         });
-        vec![Effect::Reply(reply)]
+        let authenticated = self.authenticated.as_ref().map(|(a, s)| (*a, s.as_str()));
+        let mut effects = state::denied(rule.map(|r| &*r.id), authenticated);
+        effects.push(Effect::Reply(reply));
+        effects
     }
 }

@@ -5,7 +5,7 @@
 use crate::memory::{
     deserialize_pairs, give, read, read_string, serialize_pairs, write, write_u32,
 };
-use crate::{HttpCall, LocalReply, State};
+use crate::{Declared, HttpCall, LocalReply, State};
 use wasmtime::{Caller, Linker};
 
 /// proxy-wasm status codes.
@@ -339,6 +339,51 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_done", |_: C<'_>| -> i32 { 0 })?;
     linker.func_wrap(
         "env",
+        "proxy_set_property",
+        |mut c: C<'_>, pp: i32, pl: i32, vp: i32, vl: i32| -> i32 {
+            let (Some(path), Some(value)) = (read(&mut c, pp, pl), read(&mut c, vp, vl)) else {
+                return Status::BadArgument as i32;
+            };
+            // Envoy joins several segments with NUL into one key; portcullis sends one.
+            let key = format!("wasm.{}", String::from_utf8_lossy(&path));
+            let s = c.data_mut();
+            let id = s.effective;
+            match s.streams.get_mut(&id) {
+                Some(st) => {
+                    st.filter_state.retain(|(k, _)| *k != key);
+                    st.filter_state.push((key, value));
+                    0
+                }
+                None => Status::NotFound as i32,
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        |mut c: C<'_>, np: i32, nl: i32, ap: i32, al: i32, _rp: i32, _rl: i32| -> i32 {
+            let (Some(name), Some(args)) = (read_string(&mut c, np, nl), read(&mut c, ap, al))
+            else {
+                return Status::BadArgument as i32;
+            };
+            if name != "declare_property" || !c.data().foreign_functions {
+                return Status::NotFound as i32;
+            }
+            let Some(mut declared) = declare_arguments(&args) else {
+                return Status::BadArgument as i32;
+            };
+            let s = c.data_mut();
+            declared.context = s.effective;
+            // Envoy refuses a second declaration of a name.
+            if s.declared.iter().any(|d| d.name == declared.name) {
+                return Status::BadArgument as i32;
+            }
+            s.declared.push(declared);
+            0
+        },
+    )?;
+    linker.func_wrap(
+        "env",
         "proxy_define_metric",
         |mut c: C<'_>, kind: i32, np: i32, nl: i32, ret: i32| -> i32 {
             let Some(name) = read_string(&mut c, np, nl) else {
@@ -382,4 +427,49 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// Parses `DeclarePropertyArguments { string name = 1; bool readonly = 2; WasmType type = 3;
+/// bytes schema = 4; LifeSpan span = 5; }` as Envoy's protobuf parser would.
+fn declare_arguments(mut bytes: &[u8]) -> Option<Declared> {
+    fn varint(bytes: &mut &[u8]) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = bytes.split_first()?;
+            *bytes = rest;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    let mut d = Declared {
+        name: String::new(),
+        readonly: false,
+        wasm_type: 0,
+        span: 0,
+        context: 0,
+    };
+    while !bytes.is_empty() {
+        let tag = varint(&mut bytes)?;
+        match (tag >> 3, tag & 7) {
+            (1 | 4, 2) => {
+                let len = usize::try_from(varint(&mut bytes)?).ok()?;
+                if len > bytes.len() {
+                    return None;
+                }
+                let (field, rest) = bytes.split_at(len);
+                bytes = rest;
+                if tag >> 3 == 1 {
+                    d.name = String::from_utf8(field.to_vec()).ok()?;
+                }
+            }
+            (2, 0) => d.readonly = varint(&mut bytes)? != 0,
+            (3, 0) => d.wasm_type = varint(&mut bytes)?,
+            (5, 0) => d.span = varint(&mut bytes)?,
+            _ => return None,
+        }
+    }
+    Some(d)
 }

@@ -72,6 +72,20 @@ pub struct Stream {
     pub replies: Vec<LocalReply>,
     /// `on_request_headers` returned Continue, or the module called `continue_stream`.
     pub continued: bool,
+    /// `proxy_set_property` on this stream: Envoy's filter state key (`wasm.` + the path) and
+    /// the value, last write first replaced.
+    pub filter_state: Vec<(String, Vec<u8>)>,
+}
+
+/// A `declare_property` call the module made: name, readonly, type, span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub name: String,
+    pub readonly: bool,
+    pub wasm_type: u64,
+    pub span: u64,
+    /// From which context it came (Envoy keeps the prototype of the root context only).
+    pub context: u32,
 }
 
 /// The answer to deliver for a call.
@@ -105,6 +119,10 @@ pub(crate) struct State {
     peer: String,
     pub logs: Vec<(u32, String)>,
     metrics: Vec<(String, u32, i64)>,
+    /// `declare_property` calls, in order.
+    declared: Vec<Declared>,
+    /// The host has Envoy's foreign functions; without them a call answers NotFound.
+    foreign_functions: bool,
 }
 
 /// One compiled module, shared by the VMs of a test run.
@@ -165,6 +183,8 @@ impl Vm {
             peer: DEFAULT_PEER.to_string(),
             logs: Vec::new(),
             metrics: Vec::new(),
+            declared: Vec::new(),
+            foreign_functions: true,
         };
         let mut store = Store::new(&plugin.engine, state);
         store.set_fuel(FUEL)?;
@@ -297,6 +317,16 @@ impl Vm {
 
     pub fn stream(&self, id: u32) -> Option<&Stream> {
         self.store.data().streams.get(&id)
+    }
+
+    /// The `declare_property` calls the module made.
+    pub fn declared(&self) -> &[Declared] {
+        &self.store.data().declared
+    }
+
+    /// Makes the host one without Envoy's foreign functions (other proxies, older Envoys).
+    pub fn without_foreign_functions(&mut self) {
+        self.store.data_mut().foreign_functions = false;
     }
 
     pub fn logs(&self) -> &[(u32, String)] {

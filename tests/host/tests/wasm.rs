@@ -76,6 +76,37 @@ fn ending(vm: &Vm, id: u32) -> Ending {
     }
 }
 
+/// The filter state a stream was left with, keys without `wasm.portcullis.`; an error when a
+/// key was not declared a string (type 1, span DownstreamRequest) from the root context first.
+fn filter_state(vm: &Vm, id: u32) -> Result<Vec<(String, String)>, String> {
+    let Some(stream) = vm.stream(id) else {
+        return Ok(Vec::new());
+    };
+    stream
+        .filter_state
+        .iter()
+        .map(|(k, v)| {
+            let name = k
+                .strip_prefix("wasm.")
+                .ok_or_else(|| format!("filter state key {k:?}"))?;
+            let declared = vm
+                .declared()
+                .iter()
+                .any(|d| d.name == name && d.wasm_type == 1 && d.span == 1 && d.context == ROOT);
+            if !declared {
+                return Err(format!(
+                    "{name} set but not declared a string from the root"
+                ));
+            }
+            let short = name
+                .strip_prefix("portcullis.")
+                .ok_or(format!("key {k:?}"))?;
+            let value = String::from_utf8(v.clone()).map_err(|e| e.to_string())?;
+            Ok((short.to_string(), value))
+        })
+        .collect()
+}
+
 /// Answers every call made since `from` with the JWKS, as a warm proxy would have.
 fn warm(vm: &mut Vm, jwks: &[u8]) -> usize {
     vm.tick().expect("tick");
@@ -134,6 +165,7 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<u64, Strin
         ));
     }
     scenario::check_ending(&case.expect, &ending(&vm, REQ))?;
+    scenario::check_filter_state(&case.expect, &filter_state(&vm, REQ)?)?;
     Ok(vm.fuel_used() - fuel)
 }
 
@@ -433,4 +465,52 @@ fn fuel_report() {
         std::fs::write(&path, serde_json::to_string_pretty(&map).unwrap() + "\n").unwrap();
         println!("baseline written to {}", path.display());
     }
+}
+
+#[test]
+fn filter_state_keys_are_declared_once_from_the_root_and_set_without_foreign_functions_too() {
+    let mut vm = vm_with(&play(1), Arc::default(), NOW);
+    let names: Vec<&str> = vm.declared().iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "portcullis.subject",
+            "portcullis.rule",
+            "portcullis.decision",
+            "portcullis.authenticator"
+        ]
+    );
+    assert!(vm
+        .declared()
+        .iter()
+        .all(|d| d.wasm_type == 1 && d.span == 1 && !d.readonly && d.context == ROOT));
+    // A reconfigure declares again; the host refuses the repeat and nothing breaks.
+    assert!(vm.configure(&play(1)).unwrap());
+    assert_eq!(vm.declared().len(), 4);
+
+    let mut bare = Vm::new(plugin(), Arc::default(), NOW).unwrap();
+    bare.without_foreign_functions();
+    assert!(bare.configure(&play(1)).unwrap(), "{:?}", bare.logs());
+    assert!(bare.declared().is_empty());
+    let url = scenario::RequestSpec {
+        method: "GET".into(),
+        url: "http://echo.example.com/".into(),
+        headers: vec![],
+        omit: vec![],
+        body: None,
+        peer: None,
+    };
+    bare.send(REQ, scenario::request_headers(&url)).unwrap();
+    assert_eq!(user(&bare, REQ).as_deref(), Some("guest"));
+    let state = filter_state_raw(&bare, REQ);
+    assert!(
+        state.contains(&("wasm.portcullis.subject".into(), b"guest".to_vec())),
+        "{state:?}"
+    );
+}
+
+fn filter_state_raw(vm: &Vm, id: u32) -> Vec<(String, Vec<u8>)> {
+    vm.stream(id)
+        .map(|s| s.filter_state.clone())
+        .unwrap_or_default()
 }
