@@ -31,7 +31,7 @@ use crate::cache::session::{Key, Lookup, Outcome};
 use crate::cache::SharedData;
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
-use crate::config::{Invalid, Kind};
+use crate::config::{registry, Invalid};
 use crate::vocab::request::Request;
 use crate::vocab::stats::Stats;
 pub use caches::Caches;
@@ -98,7 +98,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// The handler names this build knows, for config errors.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        REGISTRY.iter().map(|(name, _)| *name)
+        registry::names(REGISTRY)
     }
 
     pub fn build(
@@ -107,12 +107,7 @@ impl Authenticator {
         clusters: &Clusters,
         jwks: &mut JwksRegistry,
     ) -> Result<Authenticator, Invalid> {
-        let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
-            return Err(Invalid::whole(Kind::UnknownHandler {
-                name: name.to_string(),
-                known: Self::names().collect::<Vec<_>>().join(", "),
-            }));
-        };
+        let (name, build) = registry::entry(REGISTRY, name)?;
         Ok(Authenticator {
             name,
             handler: build(or_empty(config), clusters, jwks)?,

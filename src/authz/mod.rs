@@ -13,7 +13,7 @@ pub mod remote;
 
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
-use crate::config::{Invalid, Kind};
+use crate::config::{registry, Invalid, Kind};
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
@@ -80,7 +80,7 @@ pub struct Authorizer {
 impl Authorizer {
     /// The handler names this build knows, for config errors.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        REGISTRY.iter().map(|(name, _)| *name)
+        registry::names(REGISTRY)
     }
 
     pub fn build(
@@ -88,12 +88,7 @@ impl Authorizer {
         config: serde_json::Value,
         clusters: &Clusters,
     ) -> Result<Authorizer, Invalid> {
-        let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
-            return Err(Invalid::whole(Kind::UnknownHandler {
-                name: name.to_string(),
-                known: Self::names().collect::<Vec<_>>().join(", "),
-            }));
-        };
+        let (name, build) = registry::entry(REGISTRY, name)?;
         Ok(Authorizer {
             name,
             handler: build(or_empty(config), clusters)?,

@@ -9,6 +9,7 @@ mod error;
 mod invalid;
 pub mod merge;
 pub mod raw;
+pub mod registry;
 pub mod repositories;
 
 pub use error::ConfigError;

@@ -20,7 +20,7 @@ pub use caches::Caches;
 use crate::cache::jwks::{JwksRegistry, JwksStore};
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
-use crate::config::{Invalid, Kind};
+use crate::config::{registry, Invalid};
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
@@ -109,7 +109,7 @@ pub struct Mutator {
 impl Mutator {
     /// The handler names this build knows, for config errors.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        REGISTRY.iter().map(|(name, _)| *name)
+        registry::names(REGISTRY)
     }
 
     pub fn build(
@@ -118,12 +118,7 @@ impl Mutator {
         clusters: &Clusters,
         jwks: &mut JwksRegistry,
     ) -> Result<Mutator, Invalid> {
-        let Some(&(name, build)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
-            return Err(Invalid::whole(Kind::UnknownHandler {
-                name: name.to_string(),
-                known: Self::names().collect::<Vec<_>>().join(", "),
-            }));
-        };
+        let (name, build) = registry::entry(REGISTRY, name)?;
         Ok(Mutator {
             name,
             handler: build(or_empty(config), clusters, jwks)?,

@@ -34,3 +34,14 @@ impl VmState {
         }
     }
 }
+
+impl VmState {
+    /// What a mutator may use: the time, the mutators' caches, the fetched keys.
+    pub fn mutate_ctx(&mut self, now_ms: u64) -> mutate::Ctx<'_> {
+        mutate::Ctx {
+            now_ms,
+            caches: &mut self.mutate,
+            jwks: &self.jwks,
+        }
+    }
+}

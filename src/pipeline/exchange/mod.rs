@@ -315,16 +315,7 @@ impl Exchange {
     /// The public keys of every signing mutator, as a JWKS document.
     fn public_keys(&self) -> String {
         let mut vm = self.vm.borrow_mut();
-        let VmState {
-            mutate: caches,
-            jwks,
-            ..
-        } = &mut *vm;
-        let mut ctx = mutate::Ctx {
-            now_ms: self.now_ms,
-            caches,
-            jwks,
-        };
+        let mut ctx = vm.mutate_ctx(self.now_ms);
         let mut keys: Vec<serde_json::Value> = Vec::new();
         for m in self.filter.rules.iter().flat_map(|r| r.mutators.iter()) {
             if let Some(public) = m.public_key(&mut ctx) {

@@ -193,16 +193,7 @@ impl Exchange {
         let mut s = session(&matched, id);
         let paused = {
             let mut vm = self.vm.borrow_mut();
-            let VmState {
-                mutate: caches,
-                jwks,
-                ..
-            } = &mut *vm;
-            let mut ctx = mutate::Ctx {
-                now_ms: self.now_ms,
-                caches,
-                jwks,
-            };
+            let mut ctx = vm.mutate_ctx(self.now_ms);
             let mut paused = None;
             for (i, m) in rule.mutators.iter().enumerate().skip(from) {
                 let step = match answer.take() {
