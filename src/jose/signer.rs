@@ -2,11 +2,13 @@
 //! it), its algorithm from the key's own `alg` or its type, and the public half that upstreams
 //! fetch to verify. jwt-simple imports the key strictly and signs; the claims are ours.
 
+use super::crypto::Crypto;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::rc::Rc;
 
 /// Private JWK members: what the published public key must not carry.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -28,6 +30,10 @@ enum Key {
 
 pub struct Signer {
     key: Key,
+    /// The private key as DER PKCS#8 for a host signer (RS*, ES*), built once.
+    pkcs8: Option<Rc<[u8]>>,
+    /// The `kid` the header names.
+    kid: Option<String>,
     pub alg: &'static str,
     /// The public JWK, `None` for a shared secret (which is never published).
     pub public: Option<Value>,
@@ -63,6 +69,28 @@ impl fmt::Display for SignerError {
             SignerError::Sign(why) => write!(f, "signing failed: {why}"),
         }
     }
+}
+
+/// jwt-simple's JWT header, field for field.
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+    typ: &'a str,
+}
+
+/// The PKCS#8 DER and `kid` of a key a host can sign with.
+fn host_material(key: &Key) -> (Option<Rc<[u8]>>, Option<String>) {
+    let (der, kid) = match key {
+        Key::Es256(k) => (k.to_der(), k.key_id()),
+        Key::Es384(k) => (k.to_der(), k.key_id()),
+        Key::Rs256(k) => (k.to_der(), k.key_id()),
+        Key::Rs384(k) => (k.to_der(), k.key_id()),
+        Key::Rs512(k) => (k.to_der(), k.key_id()),
+        _ => return (None, None),
+    };
+    (der.ok().map(Rc::from), kid.clone())
 }
 
 fn is_private(jwk: &Map<String, Value>) -> bool {
@@ -170,11 +198,45 @@ impl Signer {
             p.insert("use".into(), Value::from("sig"));
             Value::Object(p)
         });
-        Ok(Signer { key, alg, public })
+        let (pkcs8, kid) = host_material(&key);
+        Ok(Signer {
+            key,
+            pkcs8,
+            kid,
+            alg,
+            public,
+        })
     }
 
-    /// A compact JWT over `claims`, exactly as given (the caller sets every registered claim).
-    pub fn sign(&self, claims: Map<String, Value>) -> Result<String, SignerError> {
+    /// A compact JWT over `claims`, exactly as given (the caller sets every registered claim),
+    /// signed by `crypto` where it can, else by jwt-simple. Both write the same header and
+    /// claims, so an RSA token is the same bytes either way.
+    pub fn sign(
+        &self,
+        claims: Map<String, Value>,
+        crypto: &dyn Crypto,
+    ) -> Result<String, SignerError> {
+        if let Some(pkcs8) = &self.pkcs8 {
+            let header = Header {
+                alg: self.alg,
+                kid: self.kid.as_deref(),
+                typ: "JWT",
+            };
+            let (Ok(header), Ok(body)) = (
+                serde_json::to_vec(&header),
+                serde_json::to_vec(&Value::Object(claims.clone())),
+            ) else {
+                return Err(SignerError::Sign("the claims do not serialise".into()));
+            };
+            let mut token = URL_SAFE_NO_PAD.encode(header);
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(body, &mut token);
+            if let Some(signature) = crypto.sign(self.alg, pkcs8, &token) {
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+                return Ok(token);
+            }
+        }
         let claims = JWTClaims {
             issued_at: None,
             expires_at: None,

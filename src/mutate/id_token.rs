@@ -185,7 +185,7 @@ impl IdToken {
         claims.insert("sub".into(), Value::from(session.subject.as_str()));
         let token = self
             .signer(caches, jwks)?
-            .sign(claims)
+            .sign(claims, &*jwks.crypto)
             .map_err(|e| PipelineError::Internal(format!("id_token: {e}")))?;
         let minted = Minted {
             token: token.clone(),
