@@ -1,7 +1,8 @@
-//! The little DER that handing ECDSA signatures to a host needs: JWS's fixed-width `r || s`
-//! (RFC 7518 §3.4) converted to and from X.690 DER `ECDSA-Sig-Value`. Hand-written and strict:
+//! The little DER that handing signatures to a host needs: JWS's fixed-width ECDSA `r || s`
+//! (RFC 7518 §3.4) converted to and from X.690 DER `ECDSA-Sig-Value`, and keys written as
+//! SubjectPublicKeyInfo (RFC 5480, RFC 3279) and PKCS#8 (RFC 5208, RFC 8017, RFC 5915).
+//! Hand-written (jwt-simple's DER writers cost the module ~100 KB) and strict when reading:
 //! every INTEGER minimal and positive, every length definite and minimal, nothing after the end.
-//! (Keys are DER too, but jwt-simple writes those.)
 
 /// `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` from a JWS `r || s` of `2 * width`
 /// bytes. `None` when the length is not exactly that.
@@ -34,6 +35,96 @@ pub fn ecdsa_der_to_jws(der: &[u8], width: usize) -> Option<Vec<u8>> {
     out.get_mut(width - r.len()..width)?.copy_from_slice(r);
     out.get_mut(2 * width - s.len()..)?.copy_from_slice(s);
     Some(out)
+}
+
+/// `rsaEncryption` (1.2.840.113549.1.1.1) with its NULL parameters.
+const RSA_ALGORITHM: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+/// `id-ecPublicKey` (1.2.840.10045.2.1).
+const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+/// The named curves a host verifies with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    P256,
+    P384,
+}
+
+impl Curve {
+    fn oid(self) -> &'static [u8] {
+        match self {
+            // prime256v1 (1.2.840.10045.3.1.7)
+            Curve::P256 => &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+            // secp384r1 (1.3.132.0.34)
+            Curve::P384 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+        }
+    }
+
+    fn algorithm(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24);
+        tlv(&mut out, 0x30, &[EC_PUBLIC_KEY, self.oid()].concat());
+        out
+    }
+}
+
+/// `SubjectPublicKeyInfo` of an RSA key: `RSAPublicKey { n, e }` in a BIT STRING.
+pub fn spki_rsa(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(n.len() + e.len() + 12);
+    integer(&mut key, n);
+    integer(&mut key, e);
+    spki(RSA_ALGORITHM, &sequence(&key))
+}
+
+/// `SubjectPublicKeyInfo` of an EC key: the SEC1 point (`04 || x || y`) in a BIT STRING.
+pub fn spki_ec(curve: Curve, point: &[u8]) -> Vec<u8> {
+    spki(&curve.algorithm(), point)
+}
+
+fn spki(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut bits = Vec::with_capacity(key.len() + 1);
+    bits.push(0); // no unused bits
+    bits.extend_from_slice(key);
+    let mut body = algorithm.to_vec();
+    tlv(&mut body, 0x03, &bits);
+    sequence(&body)
+}
+
+/// PKCS#8 `PrivateKeyInfo` of an RSA key: `RSAPrivateKey` (version 0, then n, e, d, p, q,
+/// dp, dq, qi as big-endian unsigned integers) in an OCTET STRING.
+pub fn pkcs8_rsa(parts: [&[u8]; 8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parts.iter().map(|p| p.len() + 5).sum::<usize>() + 3);
+    integer(&mut key, &[]);
+    for p in parts {
+        integer(&mut key, p);
+    }
+    pkcs8(RSA_ALGORITHM, &sequence(&key))
+}
+
+/// PKCS#8 `PrivateKeyInfo` of an EC key: `ECPrivateKey { 1, d, [1] public point }` (the
+/// curve is named once, in the algorithm).
+pub fn pkcs8_ec(curve: Curve, d: &[u8], point: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(d.len() + point.len() + 16);
+    integer(&mut key, &[1]);
+    tlv(&mut key, 0x04, d);
+    let mut bits = Vec::with_capacity(point.len() + 4);
+    tlv(&mut bits, 0x03, &[&[0u8][..], point].concat());
+    tlv(&mut key, 0xa1, &bits);
+    pkcs8(&curve.algorithm(), &sequence(&key))
+}
+
+fn pkcs8(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(key.len() + algorithm.len() + 8);
+    integer(&mut body, &[]);
+    body.extend_from_slice(algorithm);
+    tlv(&mut body, 0x04, key);
+    sequence(&body)
+}
+
+fn sequence(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 4);
+    tlv(&mut out, 0x30, content);
+    out
 }
 
 /// Appends a minimal positive INTEGER of the big-endian unsigned `value`.

@@ -177,17 +177,27 @@ impl Jwk {
     }
 }
 
-/// DER SubjectPublicKeyInfo of an RSA or EC key, as jwt-simple writes it after importing the
-/// key with its own checks (modulus size, exponent, point on the curve).
+/// DER SubjectPublicKeyInfo of an RSA or EC key that jwt-simple accepts (modulus size,
+/// exponent, point on the curve), so that both backends refuse the same keys.
 pub fn spki(material: &Material) -> Option<Rc<[u8]>> {
+    use super::der::{spki_ec, spki_rsa, Curve};
     use jwt_simple::prelude::{ES256PublicKey, ES384PublicKey, RS256PublicKey};
     let der = match material {
-        Material::Rsa { n, e } => RS256PublicKey::from_components(n, e).ok()?.to_der(),
-        Material::P256(p) => ES256PublicKey::from_bytes(p).ok()?.to_der(),
-        Material::P384(p) => ES384PublicKey::from_bytes(p).ok()?.to_der(),
+        Material::Rsa { n, e } => {
+            RS256PublicKey::from_components(n, e).ok()?;
+            spki_rsa(n, e)
+        }
+        Material::P256(p) => {
+            ES256PublicKey::from_bytes(p).ok()?;
+            spki_ec(Curve::P256, p)
+        }
+        Material::P384(p) => {
+            ES384PublicKey::from_bytes(p).ok()?;
+            spki_ec(Curve::P384, p)
+        }
         _ => return None,
     };
-    der.ok().map(Rc::from)
+    Some(Rc::from(der))
 }
 
 #[cfg(test)]

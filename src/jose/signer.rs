@@ -3,6 +3,7 @@
 //! fetch to verify. jwt-simple imports the key strictly and signs; the claims are ours.
 
 use super::crypto::Crypto;
+use super::der::{self, Curve};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
@@ -80,17 +81,30 @@ struct Header<'a> {
     typ: &'a str,
 }
 
-/// The PKCS#8 DER and `kid` of a key a host can sign with.
-fn host_material(key: &Key) -> (Option<Rc<[u8]>>, Option<String>) {
-    let (der, kid) = match key {
-        Key::Es256(k) => (k.to_der(), k.key_id()),
-        Key::Es384(k) => (k.to_der(), k.key_id()),
-        Key::Rs256(k) => (k.to_der(), k.key_id()),
-        Key::Rs384(k) => (k.to_der(), k.key_id()),
-        Key::Rs512(k) => (k.to_der(), k.key_id()),
-        _ => return (None, None),
+/// The PKCS#8 DER of a key a host can sign with, from its JWK (which jwt-simple has accepted).
+fn host_key(alg: &str, jwk: &Map<String, Value>) -> Option<Rc<[u8]>> {
+    let field = |k: &str| {
+        let text = jwk.get(k)?.as_str()?.trim_end_matches('=');
+        URL_SAFE_NO_PAD.decode(text).ok().filter(|v| !v.is_empty())
     };
-    (der.ok().map(Rc::from), kid.clone())
+    let ec = |curve| {
+        let (d, x, y) = (field("d")?, field("x")?, field("y")?);
+        Some(der::pkcs8_ec(curve, &d, &[&[4u8][..], &x, &y].concat()))
+    };
+    let der = match alg {
+        "RS256" | "RS384" | "RS512" => {
+            let parts = ["n", "e", "d", "p", "q", "dp", "dq", "qi"].map(field);
+            let [Some(n), Some(e), Some(d), Some(p), Some(q), Some(dp), Some(dq), Some(qi)] = parts
+            else {
+                return None;
+            };
+            der::pkcs8_rsa([&n, &e, &d, &p, &q, &dp, &dq, &qi])
+        }
+        "ES256" => ec(Curve::P256)?,
+        "ES384" => ec(Curve::P384)?,
+        _ => return None,
+    };
+    Some(Rc::from(der))
 }
 
 fn is_private(jwk: &Map<String, Value>) -> bool {
@@ -198,7 +212,8 @@ impl Signer {
             p.insert("use".into(), Value::from("sig"));
             Value::Object(p)
         });
-        let (pkcs8, kid) = host_material(&key);
+        let pkcs8 = host_key(alg, jwk);
+        let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_string);
         Ok(Signer {
             key,
             pkcs8,
