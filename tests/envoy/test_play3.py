@@ -1,6 +1,7 @@
 """Play 3 through real Envoy: machines calling with Azure-AD-style managed-identity JWTs, keys
 from the JWKS stand-in fetched by callout from the root context's tick and shared by workers."""
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -81,6 +82,20 @@ def test_every_algorithm_verifies_in_the_proxy(envoy, alg):
     seen = upstream_saw(call(envoy, token, path="/scoped/x"))
     assert seen["headers"]["x-user-id"] == ["alg-" + alg]
     assert seen["headers"]["x-scopes"] == ["machines"]
+
+
+def test_signatures_are_checked_by_envoys_boringssl(envoy):
+    """Envoy 1.40 has the verify_signature and sign foreign functions: the known-answer probe at
+    configure passes and the host backend checks RS* and ES* (the algorithm test above ran on it)."""
+    for alg in ["RS256", "ES256", "ES384"]:
+        token = mint({"sub": "host-" + alg, "scp": ["machines"], "exp": int(time.time()) + 600}, alg=alg)
+        assert upstream_saw(call(envoy, token, path="/scoped/x"))["headers"]["x-user-id"] == ["host-" + alg]
+        forged = mint({"sub": "host-" + alg, "scp": ["machines"], "exp": int(time.time()) + 600}, alg=alg, tamper=True)
+        assert reason(call(envoy, forged, path="/scoped/x")) == "the token signature is invalid"
+    stats = envoy.stats("portcullis_crypto_backend")
+    assert re.search(r"backend=\.=host;\.;portcullis_crypto_backend: 1\b", stats), stats
+    assert re.search(r"backend=\.=rust;\.;portcullis_crypto_backend: 0\b", stats), stats
+    assert "portcullis: signatures: host backend" in envoy.log(), envoy.log()
 
 
 def test_a_new_key_is_accepted_after_a_refetch_and_a_removed_one_is_refused(upstream, kratos, jwks):
