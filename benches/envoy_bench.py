@@ -164,8 +164,9 @@ def side_envoy(route, block=None):
 
 
 def authz_envoy():
-    return side_envoy('direct_response: { status: 200 }\n' + " " * 26 +
-                      'response_headers_to_add: [{ header: { key: x-user-id, value: guest } }]')
+    # `route` is loaded as a YAML mapping of its own: both keys at column 0.
+    return side_envoy("direct_response: { status: 200 }\n"
+                      "response_headers_to_add: [{ header: { key: x-user-id, value: guest } }]")
 
 
 def kratos_envoy(latency_ms):
