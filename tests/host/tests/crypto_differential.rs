@@ -8,6 +8,9 @@
 
 #[path = "support/envoy_crypto.rs"]
 mod envoy_crypto;
+#[allow(dead_code)]
+#[path = "../../common/mint.rs"]
+mod mint;
 
 use jwt_simple::prelude::*;
 use portcullis::jose::crypto::{
@@ -83,42 +86,14 @@ fn kid_of(alg: &str) -> &'static str {
 
 /// A token for `alg` with the test key, over claims that vary with `n`.
 fn token(alg: &str, n: u64) -> String {
-    let claims = Claims::with_custom_claims(
-        serde_json::json!({"sub": format!("user-{n}"), "n": n}),
-        Duration::from_hours(1),
-    );
-    let kid = kid_of(alg);
-    macro_rules! sign {
-        ($pair:ty) => {
-            <$pair>::from_pem(&pem(kid))
-                .expect("pem")
-                .with_key_id(kid)
-                .sign(claims)
-                .expect("sign")
-        };
-    }
-    macro_rules! mac {
-        ($key:ty) => {
-            <$key>::from_bytes(&std::fs::read(keys_dir().join("hmac-1.secret")).expect("secret"))
-                .with_key_id(kid)
-                .authenticate(claims)
-                .expect("mac")
-        };
-    }
-    match alg {
-        "RS256" => sign!(RS256KeyPair),
-        "RS384" => sign!(RS384KeyPair),
-        "RS512" => sign!(RS512KeyPair),
-        "PS256" => sign!(PS256KeyPair),
-        "PS384" => sign!(PS384KeyPair),
-        "PS512" => sign!(PS512KeyPair),
-        "ES256" => sign!(ES256KeyPair),
-        "ES384" => sign!(ES384KeyPair),
-        "EdDSA" => sign!(Ed25519KeyPair),
-        "HS256" => mac!(HS256Key),
-        "HS384" => mac!(HS384Key),
-        _ => mac!(HS512Key),
-    }
+    mint::mint(&mint::JwtSpec {
+        alg: alg.to_string(),
+        key: None,
+        kid: None,
+        claims: serde_json::from_value(serde_json::json!({"sub": format!("user-{n}"), "n": n}))
+            .expect("claims"),
+        tamper: false,
+    })
 }
 
 fn split(token: &str) -> (String, Vec<u8>) {
