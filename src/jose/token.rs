@@ -147,9 +147,11 @@ impl Parsed {
             Verdict::Invalid => return Err(TokenError::BadSignature),
             Verdict::Error(e) => return Err(TokenError::Unverifiable(e)),
         }
+        // From bytes, as jwt-simple reads them (one deserializer in the module, not two).
+        let malformed = |e: serde_json::Error| TokenError::Unverifiable(e.to_string());
+        let bytes = serde_json::to_vec(&self.claims).map_err(malformed)?;
         let claims: JWTClaims<NoCustomClaims> =
-            serde_json::from_value(Value::Object(self.claims.clone()))
-                .map_err(|e| TokenError::Unverifiable(e.to_string()))?;
+            serde_json::from_slice(&bytes).map_err(malformed)?;
         let secs = |t: UnixTimeStamp| t.as_secs();
         if claims
             .issued_at
