@@ -257,44 +257,64 @@ fn the_host_crypto_verifies_rs_and_es_and_rust_the_rest() {
         ("EdDSA", false),
         ("HS256", false),
     ] {
-        let mut vm = vm_with_crypto(&config, Arc::default(), NOW, HostCrypto::With);
-        let probe = vm.foreign_calls();
-        assert_eq!(
-            probe, 4,
-            "the probe asks two good and two forged signatures"
-        );
-        warm(&mut vm, &jwks);
         let spec: mint::JwtSpec = serde_json::from_value(
             serde_json::json!({"alg": alg, "claims": {"sub": "alice", "scp": ["machines.read"]}}),
         )
         .expect("spec");
         let token = mint::mint(&spec);
-        vm.send(
-            REQ,
-            vec![
-                (":method".into(), b"GET".to_vec()),
-                (":scheme".into(), b"http".to_vec()),
-                (":path".into(), b"/scoped/x".to_vec()),
-                (":authority".into(), b"api.example.com".to_vec()),
-                (
-                    "authorization".into(),
-                    format!("Bearer {token}").into_bytes(),
-                ),
-            ],
-        )
-        .expect("send");
-        assert!(
-            vm.stream(REQ).is_some_and(|s| s.continued),
-            "{alg}: {:?} {:?}",
-            vm.stream(REQ),
-            vm.logs()
+        // The wasm instructions (fuel) of the request, with and without the host's crypto.
+        let mut fuel = [0u64; 2];
+        for (i, crypto) in [HostCrypto::With, HostCrypto::Without]
+            .into_iter()
+            .enumerate()
+        {
+            let mut vm = vm_with_crypto(&config, Arc::default(), NOW, crypto);
+            let probe = vm.foreign_calls();
+            let asked = if crypto == HostCrypto::With { 4 } else { 0 };
+            assert_eq!(
+                probe, asked,
+                "the probe asks two good and two forged signatures"
+            );
+            warm(&mut vm, &jwks);
+            let before = vm.fuel_used();
+            vm.send(
+                REQ,
+                vec![
+                    (":method".into(), b"GET".to_vec()),
+                    (":scheme".into(), b"http".to_vec()),
+                    (":path".into(), b"/scoped/x".to_vec()),
+                    (":authority".into(), b"api.example.com".to_vec()),
+                    (
+                        "authorization".into(),
+                        format!("Bearer {token}").into_bytes(),
+                    ),
+                ],
+            )
+            .expect("send");
+            fuel[i] = vm.fuel_used() - before;
+            assert!(
+                vm.stream(REQ).is_some_and(|s| s.continued),
+                "{alg} {crypto:?}: {:?} {:?}",
+                vm.stream(REQ),
+                vm.logs()
+            );
+            let calls = vm.foreign_calls() - probe;
+            let expected = u64::from(on_host && crypto == HostCrypto::With);
+            assert_eq!(
+                calls, expected,
+                "{alg} {crypto:?}: host calls per verification"
+            );
+        }
+        eprintln!(
+            "{alg}: fuel with the host's crypto {}, without {}",
+            fuel[0], fuel[1]
         );
-        let calls = vm.foreign_calls() - probe;
-        assert_eq!(
-            calls,
-            u64::from(on_host),
-            "{alg}: host calls per verification"
-        );
+        if on_host {
+            assert!(
+                fuel[0] * 5 < fuel[1],
+                "{alg}: the host saves little: {fuel:?}"
+            );
+        }
     }
 }
 
