@@ -74,14 +74,9 @@ const ALGORITHMS: &[&str] = &[
     "HS384", "HS512",
 ];
 
+/// The test key (and `kid`) that `mint` signs `alg` with.
 fn kid_of(alg: &str) -> &'static str {
-    match alg {
-        a if a.starts_with("RS") || a.starts_with("PS") => "rsa-1",
-        "ES256" => "ec256-1",
-        "ES384" => "ec384-1",
-        "EdDSA" => "ed25519-1",
-        _ => "hmac-1",
-    }
+    mint::default_key(alg)
 }
 
 /// A token for `alg` with the test key, over claims that vary with `n`.
