@@ -35,6 +35,8 @@ import mint  # noqa: E402
 ROOT = envoy_harness.ROOT
 BENCHES = ROOT / "benches"
 PORTCULLIS = envoy_harness.WASM
+# The crypto backends portcullis reported (portcullis_crypto_backend) in the scenarios that ran it.
+BACKENDS = set()
 DIRECT = 'direct_response: { status: 200, body: { inline_string: "ok" } }'
 TICKS = os.sysconf("SC_CLK_TCK")
 FLOOR = BENCHES / "floor/target/wasm32-wasip1/release/floor.wasm"
@@ -164,8 +166,9 @@ def side_envoy(route, block=None):
 
 
 def authz_envoy():
-    return side_envoy('direct_response: { status: 200 }\n' + " " * 26 +
-                      'response_headers_to_add: [{ header: { key: x-user-id, value: guest } }]')
+    # `route` is loaded as a YAML mapping of its own: both keys at column 0.
+    return side_envoy("direct_response: { status: 200 }\n"
+                      "response_headers_to_add: [{ header: { key: x-user-id, value: guest } }]")
 
 
 def kratos_envoy(latency_ms):
@@ -203,6 +206,10 @@ def run_one(sc, seconds, stand_ins):
             env = dict(os.environ)
             # Warm-up with the fixed headers: keys fetched, caches filled, never the unique values.
             wrk(base + [f"-c{CONNECTIONS}"] + fixed, url, 1, env, script=False)
+            used_backend = re.search(r"backend=\.=(\w+);\.;portcullis_crypto_backend: 1\b",
+                                     e.stats("portcullis_crypto_backend"))
+            if used_backend:
+                BACKENDS.add(used_backend.group(1))
             if "values" in sc:
                 path, header, prefix = sc["values"]()
                 env.update(PORTCULLIS_VALUES=str(path), PORTCULLIS_HEADER=header, PORTCULLIS_PREFIX=prefix)
@@ -280,7 +287,8 @@ def table(names, all_sc, med, rounds, seconds, rss):
     if rss:
         notes.append(f"- Envoy RSS with portcullis (Play 2): {rss[1]} KiB with 1 worker, {rss[2]} KiB with 2; "
                      f"without the filter {rss['no filter']} KiB")
-    notes.append(f"- .wasm: {PORTCULLIS.stat().st_size} bytes")
+    notes.append(f"- .wasm: {PORTCULLIS.stat().st_size} bytes; signatures checked by the "
+                 f"{' and '.join(sorted(BACKENDS)) or 'unknown'} crypto backend (portcullis_crypto_backend)")
     notes.append(f"- Machine: {machine()}. Envoy --concurrency 1 on CPU 0; wrk -t1 -c{CONNECTIONS}, the stand-ins "
                  f"and S8's authorization Envoy on CPU 1. Median of {rounds} alternating rounds of {seconds} s; "
                  f"latency at the fixed load in 'at rps' ({LOAD_CONNECTIONS} paced connections).")

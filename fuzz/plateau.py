@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent
-TARGETS = ["config", "template", "path", "matcher", "jwt", "jwks", "gjson", "headers", "whoami"]
+TARGETS = ["config", "template", "path", "matcher", "jwt", "jwks", "gjson", "headers", "whoami",
+           "der", "proto"]
 STATUS = re.compile(rb"^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+)")
 
 

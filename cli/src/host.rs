@@ -3,6 +3,7 @@
 //! decision logic; the filter's own `HttpFilter` and `RootFilter` run against it.
 
 use portcullis::cache::SharedData;
+use portcullis::jose::crypto::{Backend, ProbeError};
 use portcullis::pipeline::VmState;
 use portcullis::proxy::host::{Host, MetricKind};
 use portcullis::vocab::callout::{Callout, CalloutResult};
@@ -167,4 +168,9 @@ impl Host for CliHost<'_> {
     fn increment_metric(&self, _: u32, _: i64) {}
 
     fn record_metric(&self, _: u32, _: u64) {}
+
+    /// Natively the module's own crypto is the host's: jwt-simple checks every signature.
+    fn crypto(&self) -> (Backend, Option<ProbeError>) {
+        (Backend::rust(), None)
+    }
 }

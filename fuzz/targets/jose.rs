@@ -4,6 +4,7 @@
 //! key found by its `kid` has that `kid`.
 
 use portcullis::jose::claims::{normalize_scope, Rules};
+use portcullis::jose::crypto::RustCrypto;
 use portcullis::jose::jwk::KeySet;
 use portcullis::jose::scope::Strategy;
 use portcullis::jose::signer::Signer;
@@ -63,7 +64,7 @@ pub fn jwt(data: &[u8]) {
         return;
     };
     let now_s = now_ms / 1000;
-    if parsed.verify(&token, key, now_s, 60).is_ok() {
+    if parsed.verify(&token, key, now_s, 60, &RustCrypto).is_ok() {
         let (head, sig) = token.rsplit_once('.').unwrap_or((&token, ""));
         let flipped: String = sig
             .chars()
@@ -71,7 +72,7 @@ pub fn jwt(data: &[u8]) {
             .collect();
         let forged = format!("{head}.{flipped}");
         assert!(
-            parsed.verify(&forged, key, now_s, 60).is_err(),
+            parsed.verify(&forged, key, now_s, 60, &RustCrypto).is_err(),
             "a changed signature still verifies"
         );
     }

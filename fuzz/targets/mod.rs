@@ -3,6 +3,7 @@
 //! regression through the same function. Each target checks invariants, not only "no panic".
 
 mod config;
+mod crypto;
 mod gjson;
 mod headers;
 mod jose;
@@ -13,6 +14,7 @@ mod template;
 mod whoami;
 
 pub use config::config;
+pub use crypto::{der, proto};
 pub use gjson::gjson;
 pub use headers::headers;
 pub use jose::{jwks, jwt};
@@ -35,6 +37,8 @@ pub const ALL: &[(&str, Target)] = &[
     ("gjson", gjson),
     ("headers", headers),
     ("whoami", whoami),
+    ("der", der),
+    ("proto", proto),
 ];
 
 /// Up to `n` NUL-separated fields, as text (invalid UTF-8 replaced); missing fields are empty.

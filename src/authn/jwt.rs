@@ -195,7 +195,13 @@ impl Jwt {
         let Some((source, jwk)) = found else {
             return self.missing_key(kid, ctx);
         };
-        if let Err(e) = parsed.verify(&token, jwk, ctx.now_ms / 1000, SKEW_MS / 1000) {
+        if let Err(e) = parsed.verify(
+            &token,
+            jwk,
+            ctx.now_ms / 1000,
+            SKEW_MS / 1000,
+            &*ctx.jwks.crypto,
+        ) {
             return reject(e);
         }
         let mut claims = parsed.claims;

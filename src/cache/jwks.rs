@@ -9,6 +9,7 @@
 use super::SharedData;
 use crate::config::clusters::Clusters;
 use crate::config::Invalid;
+use crate::jose::crypto::Backend;
 use crate::jose::jwk::KeySet;
 use crate::vocab::callout::Target;
 use crate::vocab::callout::{Callout, CalloutResult};
@@ -165,6 +166,8 @@ pub struct Counters {
 pub struct JwksStore {
     states: Vec<State>,
     pub counters: Counters,
+    /// Who checks the signatures these keys verify and make (chosen by the proxy at configure).
+    pub crypto: Backend,
 }
 
 /// What a request should do when no key fits its token.
@@ -181,6 +184,7 @@ impl JwksStore {
         JwksStore {
             states: (0..sources).map(|_| State::default()).collect(),
             counters: Counters::default(),
+            crypto: Backend::default(),
         }
     }
 

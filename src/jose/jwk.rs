@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 use std::fmt;
+use std::rc::Rc;
 
 /// The key material, decoded once when the set is fetched.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,6 +42,10 @@ pub struct Jwk {
     /// The key's own `alg`, when it names one: tokens must then use exactly that.
     pub alg: Option<String>,
     pub material: Material,
+    /// The public key as DER SubjectPublicKeyInfo, for the host's verifier: built once, when
+    /// the set is parsed, for the RSA and EC keys jwt-simple accepts (so both backends refuse
+    /// the same keys). Derived from `material`.
+    pub spki: Option<Rc<[u8]>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -151,6 +156,7 @@ impl Jwk {
         Some(Jwk {
             kid,
             alg: raw.alg.filter(|a| !a.is_empty()),
+            spki: spki(&material),
             material,
         })
     }
@@ -171,6 +177,29 @@ impl Jwk {
                 | (Material::Oct(_), "HS256" | "HS384" | "HS512")
         )
     }
+}
+
+/// DER SubjectPublicKeyInfo of an RSA or EC key that jwt-simple accepts (modulus size,
+/// exponent, point on the curve), so that both backends refuse the same keys.
+pub fn spki(material: &Material) -> Option<Rc<[u8]>> {
+    use super::der::{spki_ec, spki_rsa, Curve};
+    use jwt_simple::prelude::{ES256PublicKey, ES384PublicKey, RS256PublicKey};
+    let der = match material {
+        Material::Rsa { n, e } => {
+            RS256PublicKey::from_components(n, e).ok()?;
+            spki_rsa(n, e)
+        }
+        Material::P256(p) => {
+            ES256PublicKey::from_bytes(p).ok()?;
+            spki_ec(Curve::P256, p)
+        }
+        Material::P384(p) => {
+            ES384PublicKey::from_bytes(p).ok()?;
+            spki_ec(Curve::P384, p)
+        }
+        _ => return None,
+    };
+    Some(Rc::from(der))
 }
 
 #[cfg(test)]

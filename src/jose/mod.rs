@@ -3,7 +3,10 @@
 //! signature math; the signature math itself is jwt-simple's.
 
 pub mod claims;
+pub mod crypto;
+pub mod der;
 pub mod jwk;
+pub mod proto;
 pub mod scope;
 pub mod signer;
 pub mod token;

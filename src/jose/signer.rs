@@ -2,11 +2,14 @@
 //! it), its algorithm from the key's own `alg` or its type, and the public half that upstreams
 //! fetch to verify. jwt-simple imports the key strictly and signs; the claims are ours.
 
+use super::crypto::Crypto;
+use super::der::{self, Curve};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::rc::Rc;
 
 /// Private JWK members: what the published public key must not carry.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -28,6 +31,10 @@ enum Key {
 
 pub struct Signer {
     key: Key,
+    /// The private key as DER PKCS#8 for a host signer (RS*, ES*), built once.
+    pkcs8: Option<Rc<[u8]>>,
+    /// The `kid` the header names.
+    kid: Option<String>,
     pub alg: &'static str,
     /// The public JWK, `None` for a shared secret (which is never published).
     pub public: Option<Value>,
@@ -66,6 +73,41 @@ impl fmt::Display for SignerError {
 }
 
 impl std::error::Error for SignerError {}
+
+/// jwt-simple's JWT header, field for field.
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+    typ: &'a str,
+}
+
+/// The PKCS#8 DER of a key a host can sign with, from its JWK (which jwt-simple has accepted).
+fn host_key(alg: &str, jwk: &Map<String, Value>) -> Option<Rc<[u8]>> {
+    let field = |k: &str| {
+        let text = jwk.get(k)?.as_str()?.trim_end_matches('=');
+        URL_SAFE_NO_PAD.decode(text).ok().filter(|v| !v.is_empty())
+    };
+    let ec = |curve| {
+        let (d, x, y) = (field("d")?, field("x")?, field("y")?);
+        Some(der::pkcs8_ec(curve, &d, &[&[4u8][..], &x, &y].concat()))
+    };
+    let der = match alg {
+        "RS256" | "RS384" | "RS512" => {
+            let parts = ["n", "e", "d", "p", "q", "dp", "dq", "qi"].map(field);
+            let [Some(n), Some(e), Some(d), Some(p), Some(q), Some(dp), Some(dq), Some(qi)] = parts
+            else {
+                return None;
+            };
+            der::pkcs8_rsa([&n, &e, &d, &p, &q, &dp, &dq, &qi])
+        }
+        "ES256" => ec(Curve::P256)?,
+        "ES384" => ec(Curve::P384)?,
+        _ => return None,
+    };
+    Some(Rc::from(der))
+}
 
 fn is_private(jwk: &Map<String, Value>) -> bool {
     jwk.contains_key("d") || jwk.get("kty").and_then(Value::as_str) == Some("oct")
@@ -172,11 +214,46 @@ impl Signer {
             p.insert("use".into(), Value::from("sig"));
             Value::Object(p)
         });
-        Ok(Signer { key, alg, public })
+        let pkcs8 = host_key(alg, jwk);
+        let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_string);
+        Ok(Signer {
+            key,
+            pkcs8,
+            kid,
+            alg,
+            public,
+        })
     }
 
-    /// A compact JWT over `claims`, exactly as given (the caller sets every registered claim).
-    pub fn sign(&self, claims: Map<String, Value>) -> Result<String, SignerError> {
+    /// A compact JWT over `claims`, exactly as given (the caller sets every registered claim),
+    /// signed by `crypto` where it can, else by jwt-simple. Both write the same header and
+    /// claims, so an RSA token is the same bytes either way.
+    pub fn sign(
+        &self,
+        claims: Map<String, Value>,
+        crypto: &dyn Crypto,
+    ) -> Result<String, SignerError> {
+        if let Some(pkcs8) = &self.pkcs8 {
+            let header = Header {
+                alg: self.alg,
+                kid: self.kid.as_deref(),
+                typ: "JWT",
+            };
+            let (Ok(header), Ok(body)) = (
+                serde_json::to_vec(&header),
+                serde_json::to_vec(&Value::Object(claims.clone())),
+            ) else {
+                return Err(SignerError::Sign("the claims do not serialise".into()));
+            };
+            let mut token = URL_SAFE_NO_PAD.encode(header);
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(body, &mut token);
+            if let Some(signature) = crypto.sign(self.alg, pkcs8, &token) {
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+                return Ok(token);
+            }
+        }
         let claims = JWTClaims {
             issued_at: None,
             expires_at: None,

@@ -1,7 +1,8 @@
 //! Compact JWTs: splitting and decoding the header and claims without trusting them, and the
 //! signature check, which is the only step that costs real time.
 
-use super::jwk::{Jwk, Material};
+use super::crypto::{Crypto, Verdict};
+use super::jwk::Jwk;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
@@ -17,7 +18,10 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub struct Parsed {
     pub alg: String,
     pub kid: Option<String>,
-    typ: Option<String>,
+    /// A non-empty `crit`: extensions nobody here understands, so the token is refused.
+    crit: bool,
+    /// A `salt` that is not base64url, which jwt-simple refuses.
+    bad_salt: bool,
     pub claims: Map<String, Value>,
 }
 
@@ -58,7 +62,25 @@ impl std::error::Error for TokenError {}
 struct Header {
     alg: String,
     kid: Option<String>,
-    typ: Option<String>,
+    crit: Option<Vec<String>>,
+    salt: Option<String>,
+    // Read so that a header jwt-simple refuses is refused here too, whatever the backend.
+    #[serde(rename = "typ")]
+    _typ: Option<String>,
+    #[serde(rename = "cty")]
+    _cty: Option<String>,
+    #[serde(rename = "x5c")]
+    _x5c: Option<Vec<String>>,
+    #[serde(rename = "jku")]
+    _jku: Option<String>,
+    #[serde(rename = "jwk")]
+    _jwk: Option<String>,
+    #[serde(rename = "x5u")]
+    _x5u: Option<String>,
+    #[serde(rename = "x5t")]
+    _x5t: Option<String>,
+    #[serde(rename = "x5t#S256")]
+    _x5t_s256: Option<String>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(part: &str, what: &'static str) -> Result<T, TokenError> {
@@ -84,85 +106,80 @@ impl Parsed {
         Ok(Parsed {
             alg: header.alg,
             kid: header.kid,
-            typ: header.typ,
+            crit: header.crit.is_some_and(|c| !c.is_empty()),
+            bad_salt: header
+                .salt
+                .is_some_and(|s| Base64UrlSafeNoPadding::decode_to_vec(s, None).is_err()),
             claims,
         })
     }
 
-    /// Checks the signature of `token` (the text this was parsed from) with `key`. The claims
-    /// have been checked already, at `now_s`; jwt-simple checks the time claims again with the
-    /// same clock and leeway, so it is given ours.
+    /// Checks the signature of `token` (the text this was parsed from) with `key`, through
+    /// `crypto`. The claims have been checked already, at `now_s`; the checks jwt-simple adds
+    /// around the signature (header size, `crit`, claim types and its time claims, with the
+    /// same clock and leeway) run here, the same for every backend.
     pub fn verify(
         &self,
         token: &str,
         key: &Jwk,
         now_s: u64,
         leeway_s: u64,
+        crypto: &dyn Crypto,
     ) -> Result<(), TokenError> {
         if !key.fits(&self.alg) {
             return Err(TokenError::KeyMismatch);
         }
-        let options = VerificationOptions {
-            artificial_time: Some(UnixTimeStamp::from_secs(now_s)),
-            time_tolerance: Some(Duration::from_secs(leeway_s)),
-            // `typ` is not ours to police (Oathkeeper ignores it); jwt-simple refuses unknown ones.
-            required_signature_type: self.typ.clone(),
-            max_token_length: Some(MAX_TOKEN_BYTES),
-            ..Default::default()
+        let Some((signing_input, signature)) = token.rsplit_once('.') else {
+            return Err(TokenError::NotAJwt);
         };
-        let o = Some(options);
-        let checked = match (&key.material, self.alg.as_str()) {
-            (Material::Rsa { n, e }, alg) => rsa(alg, n, e, token, o),
-            (Material::P256(p), _) => ES256PublicKey::from_bytes(p)
-                .and_then(|k| k.verify_token::<NoCustomClaims>(token, o))
-                .map(drop),
-            (Material::P384(p), _) => ES384PublicKey::from_bytes(p)
-                .and_then(|k| k.verify_token::<NoCustomClaims>(token, o))
-                .map(drop),
-            (Material::Ed25519(x), _) => Ed25519PublicKey::from_bytes(x)
-                .and_then(|k| k.verify_token::<NoCustomClaims>(token, o))
-                .map(drop),
-            (Material::Oct(k), "HS256") => HS256Key::from_bytes(k)
-                .verify_token::<NoCustomClaims>(token, o)
-                .map(drop),
-            (Material::Oct(k), "HS384") => HS384Key::from_bytes(k)
-                .verify_token::<NoCustomClaims>(token, o)
-                .map(drop),
-            (Material::Oct(k), "HS512") => HS512Key::from_bytes(k)
-                .verify_token::<NoCustomClaims>(token, o)
-                .map(drop),
-            _ => return Err(TokenError::KeyMismatch),
-        };
-        checked.map_err(|e| match e.downcast_ref::<JWTError>() {
-            Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => {
-                TokenError::BadSignature
-            }
-            _ => TokenError::Unverifiable(e.to_string()),
-        })
+        let header = signing_input.split('.').next().unwrap_or_default();
+        if header.len() > MAX_HEADER_LENGTH {
+            return Err(unverifiable(JWTError::HeaderTooLarge));
+        }
+        if self.crit {
+            return Err(unverifiable(JWTError::UnknownCriticalExtension));
+        }
+        if self.bad_salt {
+            return Err(TokenError::Unverifiable("invalid salt".into()));
+        }
+        let signature = Base64UrlSafeNoPadding::decode_to_vec(signature, None)
+            .map_err(|e| TokenError::Unverifiable(e.to_string()))?;
+        match crypto.verify(&self.alg, key, signing_input, &signature) {
+            Verdict::Valid => {}
+            Verdict::Invalid => return Err(TokenError::BadSignature),
+            Verdict::Error(e) => return Err(TokenError::Unverifiable(e)),
+        }
+        // From bytes, as jwt-simple reads them (one deserializer in the module, not two).
+        let malformed = |e: serde_json::Error| TokenError::Unverifiable(e.to_string());
+        let bytes = serde_json::to_vec(&self.claims).map_err(malformed)?;
+        let claims: JWTClaims<NoCustomClaims> =
+            serde_json::from_slice(&bytes).map_err(malformed)?;
+        let secs = |t: UnixTimeStamp| t.as_secs();
+        if claims
+            .issued_at
+            .map(secs)
+            .is_some_and(|iat| iat > now_s + leeway_s)
+        {
+            return Err(unverifiable(JWTError::ClockDrift));
+        }
+        if claims
+            .invalid_before
+            .map(secs)
+            .is_some_and(|nbf| now_s + leeway_s < nbf)
+        {
+            return Err(unverifiable(JWTError::TokenNotValidYet));
+        }
+        if claims
+            .expires_at
+            .map(secs)
+            .is_some_and(|exp| now_s < leeway_s || now_s - leeway_s > exp)
+        {
+            return Err(unverifiable(JWTError::TokenHasExpired));
+        }
+        Ok(())
     }
 }
 
-fn rsa(
-    alg: &str,
-    n: &[u8],
-    e: &[u8],
-    token: &str,
-    o: Option<VerificationOptions>,
-) -> Result<(), jwt_simple::Error> {
-    macro_rules! with {
-        ($key:ty) => {
-            <$key>::from_components(n, e)
-                .and_then(|k| k.verify_token::<NoCustomClaims>(token, o))
-                .map(drop)
-        };
-    }
-    match alg {
-        "RS256" => with!(RS256PublicKey),
-        "RS384" => with!(RS384PublicKey),
-        "RS512" => with!(RS512PublicKey),
-        "PS256" => with!(PS256PublicKey),
-        "PS384" => with!(PS384PublicKey),
-        "PS512" => with!(PS512PublicKey),
-        _ => Err(jwt_simple::JWTError::AlgorithmMismatch.into()),
-    }
+fn unverifiable(e: JWTError) -> TokenError {
+    TokenError::Unverifiable(e.to_string())
 }

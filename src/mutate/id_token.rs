@@ -247,7 +247,7 @@ impl IdToken {
         claims.insert("sub".into(), Value::from(session.subject.as_str()));
         let token = self
             .signer(caches, jwks)?
-            .sign(claims)
+            .sign(claims, &*jwks.crypto)
             .map_err(|e| PipelineError::internal(IdTokenError::Sign(e)))?;
         let minted = Minted {
             token: token.clone(),

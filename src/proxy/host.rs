@@ -1,6 +1,7 @@
 //! What the HTTP-context logic needs from a proxy, as a trait.
 
 use crate::cache::SharedData;
+use crate::jose::crypto::{Backend, ProbeError};
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::effect::Reply;
 use crate::vocab::log::LogLevel;
@@ -40,6 +41,9 @@ pub trait Host: SharedData {
     fn increment_metric(&self, id: u32, by: i64);
     /// Sets a gauge, or records a histogram sample.
     fn record_metric(&self, id: u32, value: u64);
+    /// The backend that checks and makes signatures: the proxy's own crypto where it has it
+    /// and passes the known-answer probe (`jose::crypto::select`), else Rust and why.
+    fn crypto(&self) -> (Backend, Option<ProbeError>);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -88,6 +88,21 @@ impl Metrics {
         }
     }
 
+    /// Which crypto backend checks signatures: `portcullis_crypto_backend{backend}` is 1 for
+    /// the one in use and 0 for the other.
+    pub fn crypto_backend(&self, host: &impl Host, in_use: &str) {
+        for backend in ["host", "rust"] {
+            if let Some(id) = self.id(
+                host,
+                MetricKind::Gauge,
+                "portcullis_crypto_backend",
+                &[("backend", backend)],
+            ) {
+                host.record_metric(id, u64::from(backend == in_use));
+            }
+        }
+    }
+
     /// A callout's answer: counted by cluster and result (published on the tick), its latency
     /// recorded: one host call per answer, no name formatted after the first.
     pub fn callout(

@@ -58,7 +58,9 @@ impl RootFilter {
                         "portcullis: not ready: rules with jwt wait for the first JWKS fetch",
                     );
                 }
-                self.loaded = Some(Loaded::with_metrics(filter, Rc::clone(&self.metrics)));
+                let loaded = Loaded::with_metrics(filter, Rc::clone(&self.metrics));
+                self.choose_crypto(host, &loaded);
+                self.loaded = Some(loaded);
                 true
             }
             Err(e) => {
@@ -70,6 +72,26 @@ impl RootFilter {
                 false
             }
         }
+    }
+
+    /// Probes the host's crypto once per configuration, and tells which backend won.
+    fn choose_crypto(&self, host: &impl Host, loaded: &Loaded) {
+        let (crypto, why) = host.crypto();
+        let message = match &why {
+            None => format!("portcullis: signatures: {} backend", crypto.name()),
+            Some(e) if e.is_not_found() => format!(
+                "portcullis: signatures: {} backend (the host has no verify_signature)",
+                crypto.name()
+            ),
+            Some(e) => format!("portcullis: signatures: {} backend ({e})", crypto.name()),
+        };
+        let level = match &why {
+            Some(e) if !e.is_not_found() => LogLevel::Warn,
+            _ => LogLevel::Info,
+        };
+        host.log(level, &message);
+        self.metrics.crypto_backend(host, crypto.name());
+        loaded.vm.borrow_mut().jwks.crypto = crypto;
     }
 
     /// The tick period the loaded configuration needs; 0 turns ticking off.

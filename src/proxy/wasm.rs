@@ -11,6 +11,7 @@ use super::http::{Flow, HttpFilter};
 use super::root::RootFilter;
 use super::MAX_CALLOUT_BODY;
 use crate::cache::SharedData;
+use crate::jose::crypto::{self, Backend, Foreign, HostError, ProbeError};
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::effect::{Reply, FILTER_STATE_NAMESPACE};
 use crate::vocab::log::LogLevel;
@@ -378,6 +379,23 @@ impl Host for ProxyHost {
 
     fn record_metric(&self, id: u32, value: u64) {
         let _ = hostcalls::record_metric(id, value);
+    }
+
+    fn crypto(&self) -> (Backend, Option<ProbeError>) {
+        crypto::select(ForeignFunctions)
+    }
+}
+
+/// The proxy's foreign functions (Envoy's `verify_signature` and `sign`).
+struct ForeignFunctions;
+
+impl Foreign for ForeignFunctions {
+    fn call(&self, function: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
+        match hostcalls::call_foreign_function(function, Some(arguments)) {
+            Ok(answer) => Ok(answer.unwrap_or_default()),
+            Err(proxy_wasm::types::Status::NotFound) => Err(HostError::NotFound),
+            Err(status) => Err(HostError::Failed(status as u32)),
+        }
     }
 }
 

@@ -31,7 +31,7 @@ fn keys_dir() -> PathBuf {
         .expect("tests/keys")
 }
 
-fn default_key(alg: &str) -> &'static str {
+pub fn default_key(alg: &str) -> &'static str {
     match alg {
         a if a.starts_with("RS") || a.starts_with("PS") => "rsa-1",
         "ES256" => "ec256-1",

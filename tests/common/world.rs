@@ -4,6 +4,7 @@
 
 use super::scenario::Ending;
 use portcullis::cache::SharedData;
+use portcullis::jose::crypto::{Backend, ProbeError};
 use portcullis::proxy::host::{Host, MetricKind};
 use portcullis::proxy::http::{Flow, HttpFilter};
 use portcullis::proxy::root::RootFilter;
@@ -156,6 +157,10 @@ impl Host for FakeHost<'_> {
     }
     fn record_metric(&self, id: u32, value: u64) {
         self.vm.metrics.borrow_mut()[id as usize].1 = value as i64;
+    }
+
+    fn crypto(&self) -> (Backend, Option<ProbeError>) {
+        (Backend::rust(), None)
     }
 }
 

@@ -2,6 +2,7 @@
 Envoy by test_tables.py): the verification cache, key rotation over time, keys fetched once for
 two workers, and waiting for the first keys."""
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,6 +39,20 @@ def test_a_repeated_token_is_served_from_the_cache(envoy):
     token = mint(azure_mi(sub="repeat"))
     for _ in range(20):
         assert upstream_saw(call(envoy, token))["headers"]["x-user-id"] == ["repeat"]
+
+
+def test_signatures_are_checked_by_envoys_boringssl(envoy):
+    """Envoy 1.40 has the verify_signature and sign foreign functions: the known-answer probe at
+    configure passes and the host backend checks RS* and ES* (the jwt-play3 table's algorithm cases ran on it too)."""
+    for alg in ["RS256", "ES256", "ES384"]:
+        token = mint({"sub": "host-" + alg, "scp": ["machines"], "exp": int(time.time()) + 600}, alg=alg)
+        assert upstream_saw(call(envoy, token, path="/scoped/x"))["headers"]["x-user-id"] == ["host-" + alg]
+        forged = mint({"sub": "host-" + alg, "scp": ["machines"], "exp": int(time.time()) + 600}, alg=alg, tamper=True)
+        assert reason(call(envoy, forged, path="/scoped/x")) == "the token signature is invalid"
+    stats = envoy.stats("portcullis_crypto_backend")
+    assert re.search(r"backend=\.=host;\.;portcullis_crypto_backend: 1\b", stats), stats
+    assert re.search(r"backend=\.=rust;\.;portcullis_crypto_backend: 0\b", stats), stats
+    assert "portcullis: signatures: host backend" in envoy.log(), envoy.log()
 
 
 def test_a_new_key_is_accepted_after_a_refetch_and_a_removed_one_is_refused(upstream, kratos, jwks):

@@ -123,7 +123,13 @@ pub(crate) struct State {
     declared: Vec<Declared>,
     /// The host has Envoy's foreign functions; without them a call answers NotFound.
     foreign_functions: bool,
+    /// Foreign functions by name (`proxy_call_foreign_function`).
+    foreign: HashMap<String, ForeignFunction>,
+    foreign_calls: u64,
 }
+
+/// A foreign function: the argument bytes to the answer's, or a proxy-wasm status code.
+pub type ForeignFunction = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, u32> + Send + Sync>;
 
 /// One compiled module, shared by the VMs of a test run.
 pub struct Plugin {
@@ -185,6 +191,8 @@ impl Vm {
             metrics: Vec::new(),
             declared: Vec::new(),
             foreign_functions: true,
+            foreign: HashMap::new(),
+            foreign_calls: 0,
         };
         let mut store = Store::new(&plugin.engine, state);
         store.set_fuel(FUEL)?;
@@ -198,6 +206,19 @@ impl Vm {
         }
         vm.call2("proxy_on_context_create", ROOT, 0)?;
         Ok(vm)
+    }
+
+    /// Registers a foreign function (before `configure`, which probes them).
+    pub fn set_foreign(&mut self, name: &str, function: ForeignFunction) {
+        self.store
+            .data_mut()
+            .foreign
+            .insert(name.to_string(), function);
+    }
+
+    /// How many foreign-function calls the module made.
+    pub fn foreign_calls(&self) -> u64 {
+        self.store.data().foreign_calls
     }
 
     /// `proxy_on_vm_start` then `proxy_on_configure`; the module's answer.

@@ -8,6 +8,9 @@ mod mint;
 #[path = "../../common/scenario.rs"]
 mod scenario;
 
+#[path = "support/envoy_crypto.rs"]
+mod envoy_crypto;
+
 use portcullis_host::{Answer, Plugin, SharedData, Vm, ROOT};
 use scenario::{Ending, SeenCallout};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -30,7 +33,27 @@ const NOW: u64 = 1_700_000_000_000;
 const REQ: u32 = 2;
 
 fn vm_with(config: &[u8], shared: Arc<Mutex<SharedData>>, now_ms: u64) -> Vm {
+    vm_with_crypto(config, shared, now_ms, HostCrypto::Without)
+}
+
+/// Whether the host offers Envoy's `verify_signature` and `sign` foreign functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostCrypto {
+    Without,
+    With,
+}
+
+fn vm_with_crypto(
+    config: &[u8],
+    shared: Arc<Mutex<SharedData>>,
+    now_ms: u64,
+    crypto: HostCrypto,
+) -> Vm {
     let mut vm = Vm::new(plugin(), shared, now_ms).expect("instantiate");
+    if crypto == HostCrypto::With {
+        vm.set_foreign("verify_signature", Arc::new(envoy_crypto::verify_signature));
+        vm.set_foreign("sign", Arc::new(envoy_crypto::sign));
+    }
     assert!(
         vm.configure(config).expect("configure"),
         "configuration refused: {:?}",
@@ -119,9 +142,20 @@ fn warm(vm: &mut Vm, jwks: &[u8]) -> usize {
 
 /// One case, with the native harness's rules: tick after the request and after each answer.
 /// Returns the fuel the request took.
-fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<u64, String> {
+fn run_case(
+    table: &scenario::Table,
+    case: &scenario::Case,
+    crypto: HostCrypto,
+) -> Result<u64, String> {
     let now = case.time.unwrap_or(1_700_000_000) * 1000;
-    let mut vm = vm_with(&scenario::config_bytes(table), Arc::default(), now);
+    let mut vm = vm_with_crypto(&scenario::config_bytes(table), Arc::default(), now, crypto);
+    let backend = match crypto {
+        HostCrypto::With => "host",
+        HostCrypto::Without => "rust",
+    };
+    if vm.metric(&format!("backend=.={backend};.;portcullis_crypto_backend")) != Some(1) {
+        return Err(format!("the {backend} backend is not the one in use"));
+    }
     let base = match &table.jwks_file {
         Some(f) => warm(
             &mut vm,
@@ -171,10 +205,17 @@ fn run_case(table: &scenario::Table, case: &scenario::Case) -> Result<u64, Strin
 
 /// Every case of every table: its name and fuel, or the failure.
 fn all_cases() -> (usize, Vec<(String, u64)>, Vec<String>) {
+    cases_where(HostCrypto::Without, |_| true)
+}
+
+fn cases_where(
+    crypto: HostCrypto,
+    pick: impl Fn(&scenario::Table) -> bool,
+) -> (usize, Vec<(String, u64)>, Vec<String>) {
     let mut ran = 0;
     let mut fuel = Vec::new();
     let mut failures = Vec::new();
-    for (path, table) in scenario::tables() {
+    for (path, table) in scenario::tables().into_iter().filter(|(_, t)| pick(t)) {
         let name = scenario::display(&path);
         if let Some(want) = &table.config_error {
             ran += 1;
@@ -193,7 +234,7 @@ fn all_cases() -> (usize, Vec<(String, u64)>, Vec<String>) {
         }
         for case in &table.cases {
             ran += 1;
-            match run_case(&table, case) {
+            match run_case(&table, case, crypto) {
                 Ok(f) => fuel.push((format!("{} / {}", table.name, case.name), f)),
                 Err(e) => failures.push(format!("{} / {}: {e}", table.name, case.name)),
             }
@@ -212,6 +253,101 @@ fn scenario_tables_run_unchanged_against_the_wasm() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The tables whose rules check or make signatures (`jwt`, `id_token`).
+fn signs_or_verifies(table: &scenario::Table) -> bool {
+    let config = String::from_utf8_lossy(&scenario::config_bytes(table)).into_owned();
+    config.contains("jwt") || config.contains("id_token")
+}
+
+#[test]
+fn jwt_and_id_token_tables_pass_with_and_without_the_host_crypto() {
+    for crypto in [HostCrypto::With, HostCrypto::Without] {
+        let (ran, _, failures) = cases_where(crypto, signs_or_verifies);
+        assert!(ran > 40, "{crypto:?}: only {ran} cases");
+        assert!(
+            failures.is_empty(),
+            "{crypto:?}: {} failing:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// The probe asks four questions at configure; then RS256, ES256 and ES384 tokens are verified
+/// by the host (one call each), and PS256/EdDSA/HS256 stay in the module (none).
+#[test]
+fn the_host_crypto_verifies_rs_and_es_and_rust_the_rest() {
+    let jwks = std::fs::read(scenario::root().join("tests/keys/jwks.json")).expect("jwks");
+    let config = std::fs::read(scenario::root().join("filter-config/play3.yaml")).expect("config");
+    for (alg, on_host) in [
+        ("RS256", true),
+        ("ES256", true),
+        ("ES384", true),
+        ("PS256", false),
+        ("EdDSA", false),
+        ("HS256", false),
+    ] {
+        let spec: mint::JwtSpec = serde_json::from_value(
+            serde_json::json!({"alg": alg, "claims": {"sub": "alice", "scp": ["machines.read"]}}),
+        )
+        .expect("spec");
+        let token = mint::mint(&spec);
+        // The wasm instructions (fuel) of the request, with and without the host's crypto.
+        let mut fuel = [0u64; 2];
+        for (i, crypto) in [HostCrypto::With, HostCrypto::Without]
+            .into_iter()
+            .enumerate()
+        {
+            let mut vm = vm_with_crypto(&config, Arc::default(), NOW, crypto);
+            let probe = vm.foreign_calls();
+            let asked = if crypto == HostCrypto::With { 4 } else { 0 };
+            assert_eq!(
+                probe, asked,
+                "the probe asks two good and two forged signatures"
+            );
+            warm(&mut vm, &jwks);
+            let before = vm.fuel_used();
+            vm.send(
+                REQ,
+                vec![
+                    (":method".into(), b"GET".to_vec()),
+                    (":scheme".into(), b"http".to_vec()),
+                    (":path".into(), b"/scoped/x".to_vec()),
+                    (":authority".into(), b"api.example.com".to_vec()),
+                    (
+                        "authorization".into(),
+                        format!("Bearer {token}").into_bytes(),
+                    ),
+                ],
+            )
+            .expect("send");
+            fuel[i] = vm.fuel_used() - before;
+            assert!(
+                vm.stream(REQ).is_some_and(|s| s.continued),
+                "{alg} {crypto:?}: {:?} {:?}",
+                vm.stream(REQ),
+                vm.logs()
+            );
+            let calls = vm.foreign_calls() - probe;
+            let expected = u64::from(on_host && crypto == HostCrypto::With);
+            assert_eq!(
+                calls, expected,
+                "{alg} {crypto:?}: host calls per verification"
+            );
+        }
+        eprintln!(
+            "{alg}: fuel with the host's crypto {}, without {}",
+            fuel[0], fuel[1]
+        );
+        if on_host {
+            assert!(
+                fuel[0] * 5 < fuel[1],
+                "{alg}: the host saves little: {fuel:?}"
+            );
+        }
+    }
 }
 
 #[test]
