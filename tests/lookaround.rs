@@ -2,43 +2,20 @@
 //! runs lookaround as Oathkeeper's regexp2 does): over generated patterns and paths, the same
 //! match and the same capture groups. And the matcher stays linear on hostile subjects.
 
+#[allow(dead_code)]
+#[path = "../fuzz/targets/mod.rs"]
+mod targets;
+
 use fancy_regex::Regex;
 use portcullis::rules::delimiters::{split, Part};
 use portcullis::rules::{Pattern, PatternError, Strategy};
 use std::time::Instant;
+use targets::oracle;
 
-/// xorshift64*: deterministic, so a failure reproduces from its seed.
-struct Gen(u64);
+#[path = "common/gen.rs"]
+mod gen;
 
-impl Gen {
-    fn next(&mut self) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 16) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.next() % items.len()]
-    }
-}
-
-/// The pattern as ladon builds it for regexp2: literal text escaped, each `<…>` a group.
-fn oracle(url: &str) -> Regex {
-    let mut re = String::from("^");
-    for part in split(url).unwrap() {
-        match part {
-            Part::Literal(text) => re.push_str(&fancy_regex::escape(text)),
-            Part::Expr(expr) => {
-                re.push('(');
-                re.push_str(expr);
-                re.push(')');
-            }
-        }
-    }
-    re.push('$');
-    Regex::new(&re).unwrap()
-}
+use gen::Gen;
 
 fn oracle_captures(re: &Regex, subject: &str) -> Option<Vec<String>> {
     re.captures(subject).unwrap().map(|c| {
@@ -115,7 +92,7 @@ fn lookaround_rules_answer_as_the_backtracking_engine() {
         patterns += 1;
         let looks = url.contains("(?");
         with_looks += usize::from(looks);
-        let re = oracle(&url);
+        let re = oracle(&url).unwrap();
         let parts = split(&url).unwrap();
         for _ in 0..25 {
             // Mostly the pattern's own text with random text for each expression, so many

@@ -383,6 +383,15 @@ impl Memo {
     }
 }
 
+/// Where a search is inside a `Seq` piece: its items, the piece, its group and where it began.
+#[derive(Clone, Copy)]
+struct Frame<'p> {
+    items: &'p [Item],
+    piece: usize,
+    group: usize,
+    start: usize,
+}
+
 /// `MEMO`: a lookaround search, memoised and unbudgeted; plain searches compile without it.
 struct Search<'a, const MEMO: bool> {
     subject: &'a str,
@@ -454,42 +463,32 @@ impl<const MEMO: bool> Search<'_, MEMO> {
                 }
                 Ok(false)
             }
-            Piece::Seq(items) => self.items_from(items, 0, pos, piece, group, pos),
+            Piece::Seq(items) => {
+                let frame = Frame {
+                    items,
+                    piece,
+                    group,
+                    start: pos,
+                };
+                self.items_from(frame, 0, pos)
+            }
         }
     }
 
-    fn items_from(
-        &mut self,
-        items: &[Item],
-        item: usize,
-        pos: usize,
-        piece: usize,
-        group: usize,
-        start: usize,
-    ) -> Result<bool, Exhausted> {
+    fn items_from(&mut self, f: Frame<'_>, item: usize, pos: usize) -> Result<bool, Exhausted> {
         self.step()?;
         if !MEMO {
-            return self.item_at(items, item, pos, piece, group, start);
+            return self.item_at(f, item, pos);
         }
-        let slot = self.simple.slot(piece, Some(item));
-        self.memoised(slot, pos, |s| {
-            s.item_at(items, item, pos, piece, group, start)
-        })
+        let slot = self.simple.slot(f.piece, Some(item));
+        self.memoised(slot, pos, |s| s.item_at(f, item, pos))
     }
 
     #[inline(always)]
-    fn item_at(
-        &mut self,
-        items: &[Item],
-        item: usize,
-        pos: usize,
-        piece: usize,
-        group: usize,
-        start: usize,
-    ) -> Result<bool, Exhausted> {
-        let Some(it) = items.get(item) else {
-            if self.pieces_from(piece + 1, pos, group + 1)? {
-                self.set(group, start, pos);
+    fn item_at(&mut self, f: Frame<'_>, item: usize, pos: usize) -> Result<bool, Exhausted> {
+        let Some(it) = f.items.get(item) else {
+            if self.pieces_from(f.piece + 1, pos, f.group + 1)? {
+                self.set(f.group, f.start, pos);
                 return Ok(true);
             }
             return Ok(false);
@@ -499,10 +498,10 @@ impl<const MEMO: bool> Search<'_, MEMO> {
             if !self.holds(k, pos) {
                 return Ok(false);
             }
-            return self.items_from(items, item + 1, pos, piece, group, start);
+            return self.items_from(f, item + 1, pos);
         }
         if MEMO && it.repeat {
-            return self.repeat_memoised(items, item, pos, piece, group, start);
+            return self.repeat_memoised(f, item, pos);
         }
         let rest = self.subject.get(pos..).unwrap_or_default();
         // Greedy: take as many as allowed, then give back one character at a time.
@@ -520,7 +519,7 @@ impl<const MEMO: bool> Search<'_, MEMO> {
             return Ok(false);
         }
         loop {
-            if self.items_from(items, item + 1, end, piece, group, start)? {
+            if self.items_from(f, item + 1, end)? {
                 return Ok(true);
             }
             if end == pos {
@@ -559,15 +558,12 @@ impl<const MEMO: bool> Search<'_, MEMO> {
     /// tried (they failed, or the search would be over), so each end is tried once per item.
     fn repeat_memoised(
         &mut self,
-        items: &[Item],
+        f: Frame<'_>,
         item: usize,
         pos: usize,
-        piece: usize,
-        group: usize,
-        start: usize,
     ) -> Result<bool, Exhausted> {
-        let slot = self.simple.slot(piece, Some(item));
-        let Some(it) = items.get(item) else {
+        let slot = self.simple.slot(f.piece, Some(item));
+        let Some(it) = f.items.get(item) else {
             return Ok(false);
         };
         let run = self.run_end(slot, &it.atom, pos);
@@ -589,7 +585,7 @@ impl<const MEMO: bool> Search<'_, MEMO> {
             end = self.back(pos, end);
         }
         loop {
-            if self.items_from(items, item + 1, end, piece, group, start)? {
+            if self.items_from(f, item + 1, end)? {
                 return Ok(true);
             }
             self.set_low(slot, run, end);
