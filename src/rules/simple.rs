@@ -470,12 +470,12 @@ impl<const MEMO: bool> Search<'_, MEMO> {
                     group,
                     start: pos,
                 };
-                self.items_from(frame, 0, pos)
+                self.items_from(&frame, 0, pos)
             }
         }
     }
 
-    fn items_from(&mut self, f: Frame<'_>, item: usize, pos: usize) -> Result<bool, Exhausted> {
+    fn items_from(&mut self, f: &Frame<'_>, item: usize, pos: usize) -> Result<bool, Exhausted> {
         self.step()?;
         if !MEMO {
             return self.item_at(f, item, pos);
@@ -485,7 +485,7 @@ impl<const MEMO: bool> Search<'_, MEMO> {
     }
 
     #[inline(always)]
-    fn item_at(&mut self, f: Frame<'_>, item: usize, pos: usize) -> Result<bool, Exhausted> {
+    fn item_at(&mut self, f: &Frame<'_>, item: usize, pos: usize) -> Result<bool, Exhausted> {
         let Some(it) = f.items.get(item) else {
             if self.pieces_from(f.piece + 1, pos, f.group + 1)? {
                 self.set(f.group, f.start, pos);
@@ -558,7 +558,7 @@ impl<const MEMO: bool> Search<'_, MEMO> {
     /// tried (they failed, or the search would be over), so each end is tried once per item.
     fn repeat_memoised(
         &mut self,
-        f: Frame<'_>,
+        f: &Frame<'_>,
         item: usize,
         pos: usize,
     ) -> Result<bool, Exhausted> {
