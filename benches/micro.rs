@@ -15,10 +15,11 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Instant;
 
-fn matcher(n: usize) -> Matcher {
+/// `n` rules; `id` is the expression of the item id (`(?!0)[0-9]+` takes the lookaround matcher).
+fn matcher(n: usize, id: &str) -> Matcher {
     let methods = vec!["GET".to_string()];
     let urls: Vec<String> = (0..n)
-        .map(|i| format!("http<s?>://svc{i}.example.com/api/v1/items/<[0-9]+></?.*>"))
+        .map(|i| format!("http<s?>://svc{i}.example.com/api/v1/items/<{id}></?.*>"))
         .collect();
     let patterns = urls
         .iter()
@@ -65,10 +66,15 @@ type Op = Box<dyn FnMut()>;
 
 fn ops() -> Vec<(&'static str, Op)> {
     let mut ops: Vec<(&'static str, Op)> = Vec::new();
-    for n in [10usize, 100, 1000] {
-        let m = matcher(n);
+    for (n, id, kind) in [
+        (10usize, "[0-9]+", ""),
+        (100, "[0-9]+", ""),
+        (1000, "[0-9]+", ""),
+        (10, "(?!0)[0-9]+", "lookahead_"),
+    ] {
+        let m = matcher(n, id);
         let subject = format!("https://svc{}.example.com/api/v1/items/42/details", n - 1);
-        let name: &'static str = Box::leak(format!("match_{n}_rules").into_boxed_str());
+        let name: &'static str = Box::leak(format!("match_{n}_{kind}rules").into_boxed_str());
         ops.push((
             name,
             Box::new(move || {

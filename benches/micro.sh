@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --bench micro >/dev/null 2>&1
 bin=$(ls -t target/release/deps/micro-* | grep -v '\.d$' | head -1)
 cpu=${BENCH_CPU:-0}
-ops=(match_10_rules match_100_rules match_1000_rules template_subject template_extra_pipeline cookie_parse session_cache_hit digest_cache_key jwt_parse pipeline_play1_request pipeline_jwt_cache_hit)
+ops=(match_10_rules match_100_rules match_1000_rules match_10_lookahead_rules template_subject template_extra_pipeline cookie_parse session_cache_hit digest_cache_key jwt_parse pipeline_play1_request pipeline_jwt_cache_hit)
 declare -A ns
 while read -r name value; do ns[$name]=$value; done < <(taskset -c "$cpu" "$bin" | tail -n +2)
 instr() {

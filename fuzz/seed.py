@@ -21,6 +21,19 @@ SCENARIOS = sorted((ROOT / "tests/scenarios").glob("*.yaml"))
 SCHEMA = ROOT.parent / "shared/reference/oathkeeper-config.schema.json"
 
 
+# Lookaround rules with subjects that reach their assertions (the matcher target compares them
+# with a backtracking engine).
+LOOKAROUND = [
+    ("https://localhost/users/<(?!admin).*>", "https://localhost/users/manager"),
+    ("https://localhost/users/<(?!admin).*>", "https://localhost/users/admin"),
+    ("https://localhost/users/<(?=admin)[a-z]+>", "https://localhost/users/administrator"),
+    ("https://l/files/<(?!.*\\.\\.)[^?]*(?<!\\.bak)>>", "https://l/files/a/b.txt>"),
+    ("http://a/<.*>/<(?!admin$)[^/]+>", "http://a/x/y/admin"),
+    ("http://a/<[a-z]*(?<=a|dm)>>/<.*(?!x)>", "http://a/adm>/zz"),
+    ("http://a/<a*(?<!b)a*(?=a)a*a*z>>", "http://a/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaz"),
+]
+
+
 def put(target, data):
     data = data if isinstance(data, bytes) else data.encode()
     folder = ROOT / "fuzz/corpus" / target
@@ -83,6 +96,8 @@ def main():
         put("matcher", b"\0" + url.encode() + b"\0http://echo.example.com/a/b\0GET")
     for url in ["http://*.example.com/**", "https://{a,b}.test/[!x]?/*", "http://h/<*>/**"]:
         put("matcher", b"\1" + url.encode() + b"\0http://a.example.com/x/y\0post")
+    for url, subject in LOOKAROUND:
+        put("matcher", b"\0" + url.encode() + b"\0" + subject.encode() + b"\0GET")
     now = 1_717_200_000
     for alg in ["RS256", "RS384", "PS256", "ES256", "ES384", "EdDSA", "HS256"]:
         claims = {"sub": "s", "aud": ["api"], "iss": "https://issuer.example/", "scp": "machines.read",

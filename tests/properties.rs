@@ -6,26 +6,10 @@ use portcullis::rules::path::normalize;
 use portcullis::rules::{Found, Matcher, Pattern, Strategy};
 use portcullis::template::{Object, Template, Value};
 
-/// xorshift64*: deterministic, so a failure reproduces from its seed.
-struct Gen(u64);
+#[path = "common/gen.rs"]
+mod gen;
 
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-
-    fn string(&mut self, alphabet: &[&str], max: u64) -> String {
-        let len = self.next() % max;
-        (0..len).map(|_| self.pick(alphabet)).collect()
-    }
-}
+use gen::Gen;
 
 const PATH_PIECES: &[&str] = &[
     "/", "//", ".", "..", "a", "%2e", "%2E", "%2f", "%25", "%", "%zz", "%c3%a9", "%ff", "\\", ";",

@@ -18,7 +18,8 @@ pub use crypto::{der, proto};
 pub use gjson::gjson;
 pub use headers::headers;
 pub use jose::{jwks, jwt};
-pub use matcher::matcher;
+#[allow(unused_imports)] // oracle: for tests/lookaround.rs
+pub use matcher::{matcher, oracle};
 pub use path::path;
 pub use template::template;
 pub use whoami::whoami;

@@ -1,4 +1,10 @@
 //! The `json` error handler: herodot's error body, verbose or generic.
+//!
+//! herodot's `details` are not written. Oathkeeper sets them in one place: its jwt
+//! authenticator, on a verification failure of a token that parses, adds `jwt_claims` (the
+//! unverified claims as a JSON string). Claims are personal data, so they would be written only
+//! with `verbose` and `log.leak_sensitive_values`, and only once the error carries them (the
+//! README's Differences table; `tests/scenarios/json-details.yaml`).
 
 use crate::vocab::effect::Reply;
 use crate::vocab::rejection::{status_text, PipelineError};

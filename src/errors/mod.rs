@@ -120,7 +120,7 @@ impl ErrorHandler {
                 *verbose,
                 request.and_then(|r| r.headers.get("x-request-id")),
             ),
-            ErrorKind::Redirect(r) => r.reply(url),
+            ErrorKind::Redirect(r) => r.reply(url, request),
             ErrorKind::WwwAuthenticate { realm } => www_authenticate::reply(realm),
         }
     }

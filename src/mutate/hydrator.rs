@@ -285,7 +285,14 @@ impl Hydrator {
             (status, ..) => return Err(HydratorError::Answered(status).into()),
         };
         let v: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| invalid())?;
-        if v.get("subject").and_then(Value::as_str) != Some(subject) {
+        // Go decodes into a struct: a missing or null `subject` is "", anything but a string
+        // fails to decode.
+        let answered = match v.get("subject") {
+            None | Some(Value::Null) => "",
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(invalid()),
+        };
+        if answered != subject {
             return Err(invalid());
         }
         let extra = match v.get("extra") {

@@ -4,6 +4,7 @@
 pub mod delimiters;
 pub mod glob;
 pub mod index;
+pub mod lookaround;
 pub mod path;
 pub mod regexp;
 pub mod simple;
@@ -49,7 +50,8 @@ pub struct Pattern {
     /// `match.url` as written, for tools that explain matching.
     url: String,
     methods: Vec<String>,
-    regex: Regex,
+    /// `None` for a pattern with lookaround, which only `simple` runs.
+    regex: Option<Regex>,
     /// The literal text before the first `<`: a rule whose prefix the subject lacks is skipped
     /// without running its expression.
     prefix: String,
@@ -64,17 +66,23 @@ impl Pattern {
         url: &str,
         methods: &[String],
     ) -> Result<Pattern, PatternError> {
-        let regex = match strategy {
-            Strategy::Regexp => regexp::compile(url)?,
-            Strategy::Glob => glob::compile(url)?,
+        let (regex, simple) = match strategy {
+            Strategy::Regexp => {
+                let parts = delimiters::split(url).map_err(|_| PatternError::Unbalanced)?;
+                if regexp::has_lookaround(&parts) {
+                    for part in &parts {
+                        if let delimiters::Part::Expr(expr) = part {
+                            regexp::reject_backreferences(expr)?;
+                        }
+                    }
+                    (None, Some(simple::Simple::compile_lookaround(&parts)?))
+                } else {
+                    (Some(regexp::compile(url)?), simple::Simple::compile(&parts))
+                }
+            }
+            Strategy::Glob => (Some(glob::compile(url)?), None),
         };
         let prefix = url.split('<').next().unwrap_or_default().to_string();
-        let simple = match strategy {
-            Strategy::Regexp => delimiters::split(url)
-                .ok()
-                .and_then(|parts| simple::Simple::compile(&parts)),
-            Strategy::Glob => None,
-        };
         Ok(Pattern {
             url: url.to_string(),
             methods: methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
@@ -110,7 +118,7 @@ impl Pattern {
                 return found;
             }
         }
-        self.regex.is_match(subject)
+        self.regex.as_ref().is_some_and(|r| r.is_match(subject))
     }
 
     /// Every capture group after the whole match, in order; a group that did not take part is
@@ -132,7 +140,8 @@ impl Pattern {
             }
         }
         self.regex
-            .captures(subject)
+            .as_ref()
+            .and_then(|r| r.captures(subject))
             .map(|c| {
                 c.iter()
                     .skip(1)

@@ -23,14 +23,29 @@ pub fn compile(pattern: &str) -> Result<Regex, PatternError> {
     Regex::new(&re).map_err(|e| PatternError::Regex(e.to_string()))
 }
 
-/// Oathkeeper's regexp2 engine backtracks; ours runs in linear time, so lookaround and
-/// backreferences cannot be expressed. Say so instead of a parser error.
-fn reject_unsupported(expr: &str) -> Result<(), PatternError> {
+/// Whether an expression of the pattern holds a lookaround, which regex-lite cannot run
+/// (`Pattern::compile` sends those to `simple::Simple::compile_lookaround`).
+pub fn has_lookaround(parts: &[Part<'_>]) -> bool {
+    parts.iter().any(|part| match part {
+        Part::Expr(expr) => ["(?=", "(?!", "(?<=", "(?<!"]
+            .iter()
+            .any(|look| expr.contains(look)),
+        Part::Literal(_) => false,
+    })
+}
+
+/// Oathkeeper's regexp2 engine backtracks; ours runs in linear time (lookaround in bounded
+/// time, `simple.rs`), so backreferences cannot be expressed. Say so instead of a parser error.
+pub fn reject_unsupported(expr: &str) -> Result<(), PatternError> {
     for look in ["(?=", "(?!", "(?<=", "(?<!"] {
         if expr.contains(look) {
             return Err(PatternError::Unsupported("lookaround"));
         }
     }
+    reject_backreferences(expr)
+}
+
+pub fn reject_backreferences(expr: &str) -> Result<(), PatternError> {
     let bytes = expr.as_bytes();
     for (i, w) in bytes.windows(2).enumerate() {
         let escaped = i > 0 && bytes.get(i - 1) == Some(&b'\\');
