@@ -9,6 +9,7 @@ use crate::vocab::effect::{valid_header_value, Effect};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::request::Headers;
 use crate::vocab::session::{MatchContext, Session};
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// A filter-state value that would carry a control character (its key).
@@ -27,8 +28,8 @@ impl std::fmt::Display for Unsafe {
 
 impl std::error::Error for Unsafe {}
 
-fn fact(key: &str, value: &str) -> Effect {
-    Effect::FilterState(key.to_string(), value.to_string())
+fn fact(key: &'static str, value: &str) -> Effect {
+    Effect::FilterState(Cow::Borrowed(key), value.to_string())
 }
 
 /// The facts of an allowed request. An error (the request is refused, as a header that cannot
@@ -69,7 +70,7 @@ pub fn allowed(
         if !valid_header_value(&value) {
             return Err(refuse(&key.name));
         }
-        effects.push(Effect::FilterState(key.name.clone(), value));
+        effects.push(Effect::FilterState(Cow::Owned(key.name.clone()), value));
     }
     Ok(effects)
 }

@@ -355,7 +355,25 @@ impl Host for ProxyHost {
     }
 
     fn set_filter_state(&self, key: &str, value: &str) {
-        let path = format!("{FILTER_STATE_NAMESPACE}.{key}");
+        // `portcullis.<key>`, on the stack for the keys portcullis sets on every request.
+        let mut buf = [0u8; 64];
+        let long;
+        let prefix = FILTER_STATE_NAMESPACE.len() + 1;
+        let path: &[u8] = match buf.get_mut(..prefix + key.len()) {
+            Some(out) => {
+                let (ns, rest) = out.split_at_mut(prefix);
+                if let Some((dot, ns)) = ns.split_last_mut() {
+                    ns.copy_from_slice(FILTER_STATE_NAMESPACE.as_bytes());
+                    *dot = b'.';
+                }
+                rest.copy_from_slice(key.as_bytes());
+                out
+            }
+            None => {
+                long = format!("{FILTER_STATE_NAMESPACE}.{key}");
+                long.as_bytes()
+            }
+        };
         // The SDK's `set_property` panics on any status but Ok (a trap); the raw call does not.
         // One path segment: Envoy stores it as `wasm.` + the path.
         // SAFETY: both pointers are valid for their lengths for the duration of the call, and

@@ -1,6 +1,7 @@
 //! What the core asks the proxy to do.
 
 use super::callout::Callout;
+use std::borrow::Cow;
 
 /// A response the filter sends itself instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +24,8 @@ pub enum Effect {
     Continue,
     /// Tell the rest of the proxy one fact about the decided request: Envoy keeps it in the
     /// stream's filter state as `wasm.portcullis.<key>`, for the access log and RBAC. Never a
-    /// credential.
-    FilterState(String, String),
+    /// credential. The key is fixed (`subject`, …) or the operator's, and rarely allocated.
+    FilterState(Cow<'static, str>, String),
     Reply(Reply),
 }
 
