@@ -13,10 +13,10 @@ use crate::jose::claims::{self, Rules};
 use crate::jose::jwk::Jwk;
 use crate::jose::scope::Strategy;
 use crate::jose::token::{Parsed, TokenError};
-use crate::vocab::rejection::PipelineError;
+use crate::vocab::rejection::{PipelineError, Reason, WithClaims};
 use crate::vocab::session::Query;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::rc::Rc;
 
 /// Verified tokens without `exp` are trusted from the cache this long.
@@ -180,20 +180,25 @@ impl Jwt {
             Err(e) => return reject(e),
         };
         if let Err(e) = self.rules.algorithm_allowed(&parsed.alg) {
-            return reject(e);
+            return reject_with(e, &parsed.claims);
         }
         let Some(kid) = parsed.kid.as_deref() else {
-            return reject(TokenError::MissingKid);
+            return reject_with(TokenError::MissingKid, &parsed.claims);
         };
         if let Err(e) = self.rules.check(&parsed.claims, ctx.now_ms) {
-            return reject(e);
+            return reject_with(e, &parsed.claims);
         }
         let found = self
             .sources
             .iter()
             .find_map(|&s| ctx.jwks.keys(s)?.get(kid).map(|k| (s, k)));
         let Some((source, jwk)) = found else {
-            return self.missing_key(kid, ctx);
+            return match self.missing_key(kid, ctx) {
+                AuthnStep::Rejected(PipelineError::Unauthorized(Some(reason))) => {
+                    AuthnStep::Rejected(with_claims(reason, &parsed.claims))
+                }
+                step => step,
+            };
         };
         if let Err(e) = parsed.verify(
             &token,
@@ -202,7 +207,7 @@ impl Jwt {
             SKEW_MS / 1000,
             &*ctx.jwks.crypto,
         ) {
-            return reject(e);
+            return reject_with(e, &parsed.claims);
         }
         let mut claims = parsed.claims;
         claims::normalize_scope(&mut claims);
@@ -257,7 +262,10 @@ impl Jwt {
                 subject: v.subject.clone(),
                 extra: Rc::clone(&v.claims),
             },
-            Err(e) => reject(e),
+            Err(e) => AuthnStep::Rejected(PipelineError::Unauthorized(Some(Rc::new(WithClaims {
+                reason: Rc::new(e),
+                claims: Rc::clone(&v.claims),
+            })))),
         };
         ctx.stats.token_hits += 1;
         Some(step)
@@ -283,6 +291,19 @@ impl Jwt {
 
 fn reject(reason: impl std::error::Error + 'static) -> AuthnStep {
     AuthnStep::Rejected(PipelineError::unauthorized(reason))
+}
+
+/// A token that parses but is refused: the rejection carries its unverified claims, as
+/// Oathkeeper's `details.jwt_claims` (shown only where the configuration allows).
+fn reject_with(reason: impl std::error::Error + 'static, claims: &Map<String, Value>) -> AuthnStep {
+    AuthnStep::Rejected(with_claims(Rc::new(reason), claims))
+}
+
+fn with_claims(reason: Reason, claims: &Map<String, Value>) -> PipelineError {
+    PipelineError::Unauthorized(Some(Rc::new(WithClaims {
+        reason,
+        claims: Rc::new(Value::Object(claims.clone())),
+    })))
 }
 
 /// No published key can verify the token.

@@ -1,10 +1,10 @@
 //! The `json` error handler: herodot's error body, verbose or generic.
 //!
-//! herodot's `details` are not written. Oathkeeper sets them in one place: its jwt
-//! authenticator, on a verification failure of a token that parses, adds `jwt_claims` (the
-//! unverified claims as a JSON string). Claims are personal data, so they would be written only
-//! with `verbose` and `log.leak_sensitive_values`, and only once the error carries them (the
-//! README's Differences table; `tests/scenarios/json-details.yaml`).
+//! herodot's `details`: Oathkeeper sets them in one place, its jwt authenticator, which on a
+//! verification failure of a token that parses adds `jwt_claims` (the unverified claims as a
+//! JSON string). Claims are personal data in a body any client can provoke with a token it has
+//! seen, so they are written only with `verbose` and `log.leak_sensitive_values`
+//! (`tests/scenarios/json-details*.yaml`).
 
 use crate::vocab::effect::Reply;
 use crate::vocab::rejection::{status_text, PipelineError};
@@ -46,8 +46,9 @@ fn quote(s: &str) -> String {
     out
 }
 
-/// Writes `{"error":{…}}` with herodot's field order: code, status, request, reason, message.
-pub fn reply(error: &PipelineError, verbose: bool, request_id: Option<&str>) -> Reply {
+/// Writes `{"error":{…}}` with herodot's field order: code, status, request, reason, details,
+/// message. `leak` is `log.leak_sensitive_values`: only then may verbose bodies carry claims.
+pub fn reply(error: &PipelineError, verbose: bool, leak: bool, request_id: Option<&str>) -> Reply {
     let code = error.code();
     let mut body = format!(
         "{{\"error\":{{\"code\":{code},\"status\":{}",
@@ -63,6 +64,11 @@ pub fn reply(error: &PipelineError, verbose: bool, request_id: Option<&str>) -> 
             if let Some(reason) = error.reason().filter(|_| verbose) {
                 body.push_str(",\"reason\":");
                 body.push_str(&quote(&reason));
+            }
+            if let Some(claims) = error.jwt_claims().filter(|_| verbose && leak) {
+                body.push_str(",\"details\":{\"jwt_claims\":");
+                body.push_str(&quote(&claims.to_string()));
+                body.push('}');
             }
             error.message()
         }
@@ -90,7 +96,7 @@ mod tests {
 
     #[test]
     fn bodies_match_herodot_field_order() {
-        let r = reply(&PipelineError::Unauthorized(None), false, None);
+        let r = reply(&PipelineError::Unauthorized(None), false, false, None);
         assert_eq!(
             r.body,
             "{\"error\":{\"code\":401,\"status\":\"Unauthorized\",\"message\":\"The request could not be authorized\"}}\n"
@@ -98,6 +104,7 @@ mod tests {
         let r = reply(
             &PipelineError::Unauthorized(Some(said("bad token"))),
             true,
+            false,
             Some("abc"),
         );
         assert_eq!(
@@ -111,6 +118,7 @@ mod tests {
         let r = reply(
             &PipelineError::Unavailable(said("session store unreachable")),
             false,
+            false,
             None,
         );
         assert_eq!(r.status, 503);
@@ -122,6 +130,7 @@ mod tests {
         let r = reply(
             &PipelineError::Unauthorized(Some(said("a\"b\\c\r\n\u{0}</script><b>&\u{2028}"))),
             true,
+            false,
             Some("\"},\"x\":1"),
         );
         assert!(r.body.contains(
@@ -145,7 +154,7 @@ mod tests {
     #[test]
     fn rate_limit_headers_are_copied() {
         let e = PipelineError::TooManyRequests(vec![("retry-after".into(), "7".into())]);
-        let r = reply(&e, false, None);
+        let r = reply(&e, false, false, None);
         assert_eq!(r.status, 429);
         assert!(r.headers.contains(&("retry-after".into(), "7".into())));
     }

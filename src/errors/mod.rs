@@ -113,11 +113,18 @@ impl ErrorHandler {
             .any(|w| w.request.as_ref().is_some_and(|r| r.remote_ip.is_some()))
     }
 
-    fn reply(&self, error: &PipelineError, request: Option<&Request>, url: &str) -> Reply {
+    fn reply(
+        &self,
+        error: &PipelineError,
+        request: Option<&Request>,
+        url: &str,
+        leak: bool,
+    ) -> Reply {
         match &self.kind {
             ErrorKind::Json { verbose } => json::reply(
                 error,
                 *verbose,
+                leak,
                 request.and_then(|r| r.headers.get("x-request-id")),
             ),
             ErrorKind::Redirect(r) => r.reply(url, request),
@@ -126,16 +133,23 @@ impl ErrorHandler {
     }
 }
 
+/// Where an error is answered: the rule's handlers, the fallback ones, and whether replies may
+/// carry personal data (`log.leak_sensitive_values`).
+pub struct Handlers<'a> {
+    pub rule: &'a [ErrorHandler],
+    pub fallback: &'a [ErrorHandler],
+    pub leak: bool,
+}
+
 /// Answers `error` with the handler `choose` picks; a reply whose headers could not travel
 /// becomes a plain 500, never a split header.
 pub fn respond(
     error: &PipelineError,
     request: Option<&Request>,
     current_url: &str,
-    rule_handlers: &[ErrorHandler],
-    fallback: &[ErrorHandler],
+    handlers: &Handlers<'_>,
 ) -> Reply {
-    let reply = choose(error, request, current_url, rule_handlers, fallback);
+    let reply = choose(error, request, current_url, handlers);
     let legal = reply
         .headers
         .iter()
@@ -147,6 +161,7 @@ pub fn respond(
     json::reply(
         &PipelineError::internal(Unanswerable::ControlCharacter),
         false,
+        false,
         request.and_then(|r| r.headers.get("x-request-id")),
     )
 }
@@ -157,11 +172,11 @@ fn choose(
     error: &PipelineError,
     request: Option<&Request>,
     current_url: &str,
-    rule_handlers: &[ErrorHandler],
-    fallback: &[ErrorHandler],
+    handlers: &Handlers<'_>,
 ) -> Reply {
     let request_id = request.and_then(|r| r.headers.get("x-request-id"));
-    let mut responsible = rule_handlers
+    let mut responsible = handlers
+        .rule
         .iter()
         .filter(|h| when::responsible(&h.when, error, request));
     if let Some(handler) = responsible.next() {
@@ -169,18 +184,21 @@ fn choose(
             return json::reply(
                 &PipelineError::internal(Unanswerable::ManyHandlers),
                 false,
+                false,
                 request_id,
             );
         }
-        return handler.reply(error, request, current_url);
+        return handler.reply(error, request, current_url, handlers.leak);
     }
-    match fallback
+    match handlers
+        .fallback
         .iter()
         .find(|h| when::responsible(&h.when, error, request))
     {
-        Some(handler) => handler.reply(error, request, current_url),
+        Some(handler) => handler.reply(error, request, current_url, handlers.leak),
         None => json::reply(
             &PipelineError::internal(Unanswerable::NoHandler),
+            false,
             false,
             request_id,
         ),

@@ -25,6 +25,23 @@ impl fmt::Display for Bug {
 
 impl std::error::Error for Bug {}
 
+/// A reason about a token that parses, with its unverified claims: Oathkeeper's
+/// `details.jwt_claims`. Claims are personal data: the `json` handler shows them only when
+/// verbose and `log.leak_sensitive_values` allow.
+#[derive(Debug)]
+pub struct WithClaims {
+    pub reason: Reason,
+    pub claims: Rc<serde_json::Value>,
+}
+
+impl fmt::Display for WithClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.reason.fmt(f)
+    }
+}
+
+impl std::error::Error for WithClaims {}
+
 /// Every way the pipeline can refuse a request.
 #[derive(Debug, Clone)]
 pub enum PipelineError {
@@ -156,6 +173,16 @@ impl PipelineError {
         match self {
             PipelineError::Unauthorized(r) | PipelineError::Forbidden(r) => {
                 r.as_ref().map(|r| r.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// The unverified claims of the token refused, when the reason carries them.
+    pub fn jwt_claims(&self) -> Option<&serde_json::Value> {
+        match self {
+            PipelineError::Unauthorized(Some(r)) | PipelineError::Forbidden(Some(r)) => {
+                r.downcast_ref::<WithClaims>().map(|w| &*w.claims)
             }
             _ => None,
         }

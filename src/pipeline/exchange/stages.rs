@@ -5,7 +5,7 @@
 use super::{Body, Env, Exchange, Resume, State};
 use crate::authn::{self, AuthnStep, Input};
 use crate::authz::AuthzStep;
-use crate::errors::{self, ErrorHandler};
+use crate::errors;
 use crate::filter::Rule;
 use crate::mutate::{self, MutateStep};
 use crate::pipeline::decision::Decision;
@@ -280,8 +280,12 @@ impl Exchange {
         url: &str,
     ) -> Vec<Effect> {
         let index = rule.map(|r| r.index);
-        let handlers: &[ErrorHandler] = rule.map_or(&[], |r| &r.errors);
-        let reply: Reply = errors::respond(error, request, url, handlers, &self.filter.fallback);
+        let handlers = errors::Handlers {
+            rule: rule.map_or(&[], |r| &r.errors),
+            fallback: &self.filter.fallback,
+            leak: self.filter.log.leak_sensitive_values,
+        };
+        let reply: Reply = errors::respond(error, request, url, &handlers);
         self.vm
             .borrow_mut()
             .stats
