@@ -351,7 +351,7 @@ impl Host for ProxyHost {
     /// bytes.
     fn declare_filter_state(&self, key: &str) {
         let name = format!("{FILTER_STATE_NAMESPACE}.{key}");
-        let _ = hostcalls::call_foreign_function("declare_property", Some(&declaration(&name)));
+        let _ = call_foreign("declare_property", &declaration(&name));
     }
 
     fn set_filter_state(&self, key: &str, value: &str) {
@@ -409,11 +409,35 @@ struct ForeignFunctions;
 
 impl Foreign for ForeignFunctions {
     fn call(&self, function: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
-        match hostcalls::call_foreign_function(function, Some(arguments)) {
-            Ok(answer) => Ok(answer.unwrap_or_default()),
-            Err(proxy_wasm::types::Status::NotFound) => Err(HostError::NotFound),
-            Err(status) => Err(HostError::Failed(status as u32)),
-        }
+        call_foreign(function, arguments)
+    }
+}
+
+/// `proxy_call_foreign_function`, raw: the SDK's wrapper panics (a trap) on a status it does
+/// not list, and a host's answer must never take the VM down. Any status but Ok is an error;
+/// the crypto seam treats every error as "not verified".
+fn call_foreign(function: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the name and arguments are valid for their lengths during the call; on Ok the
+    // host hands over a buffer it allocated through this module's allocator
+    // (`proxy_on_memory_allocate`), `size` bytes long, which becomes ours, as the SDK takes it.
+    let status = unsafe {
+        proxy_call_foreign_function(
+            function.as_ptr(),
+            function.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            &mut data,
+            &mut size,
+        )
+    };
+    match status {
+        0 if data.is_null() => Ok(Vec::new()),
+        // SAFETY: see above.
+        0 => Ok(unsafe { Vec::from_raw_parts(data, size, size) }),
+        1 => Err(HostError::NotFound),
+        other => Err(HostError::Failed(other)),
     }
 }
 
@@ -425,6 +449,14 @@ extern "C" {
         path_size: usize,
         value_data: *const u8,
         value_size: usize,
+    ) -> u32;
+    fn proxy_call_foreign_function(
+        function_name_data: *const u8,
+        function_name_size: usize,
+        arguments_data: *const u8,
+        arguments_size: usize,
+        results_data: *mut *mut u8,
+        results_size: *mut usize,
     ) -> u32;
 }
 
