@@ -29,7 +29,12 @@ impl std::fmt::Display for Unsafe {
 impl std::error::Error for Unsafe {}
 
 fn fact(key: &'static str, value: &str) -> Effect {
-    Effect::FilterState(Cow::Borrowed(key), value.to_string())
+    Effect::FilterState(Cow::Borrowed(key), Cow::Owned(value.to_string()))
+}
+
+/// A fact whose value is fixed too.
+fn fixed(key: &'static str, value: &'static str) -> Effect {
+    Effect::FilterState(Cow::Borrowed(key), Cow::Borrowed(value))
 }
 
 /// The facts of an allowed request. An error (the request is refused, as a header that cannot
@@ -47,9 +52,9 @@ pub fn allowed(
     let mut effects = vec![
         fact("subject", &session.subject),
         fact("rule", rule),
-        fact("decision", "allow"),
+        fixed("decision", "allow"),
     ];
-    effects.extend(authenticator.map(|a| fact("authenticator", a)));
+    effects.extend(authenticator.map(|a| fixed("authenticator", a)));
     if filter.state_keys.is_empty() {
         return Ok(effects);
     }
@@ -70,7 +75,10 @@ pub fn allowed(
         if !valid_header_value(&value) {
             return Err(refuse(&key.name));
         }
-        effects.push(Effect::FilterState(Cow::Owned(key.name.clone()), value));
+        effects.push(Effect::FilterState(
+            Cow::Owned(key.name.clone()),
+            Cow::Owned(value),
+        ));
     }
     Ok(effects)
 }
@@ -80,9 +88,9 @@ pub fn allowed(
 pub fn denied(rule: Option<&str>, authenticated: Option<(&'static str, &str)>) -> Vec<Effect> {
     let mut effects = Vec::with_capacity(4);
     effects.extend(rule.map(|r| fact("rule", r)));
-    effects.push(fact("decision", "deny"));
+    effects.push(fixed("decision", "deny"));
     if let Some((authenticator, subject)) = authenticated {
-        effects.push(fact("authenticator", authenticator));
+        effects.push(fixed("authenticator", authenticator));
         if valid_header_value(subject) {
             effects.push(fact("subject", subject));
         }

@@ -24,8 +24,8 @@ pub enum Effect {
     Continue,
     /// Tell the rest of the proxy one fact about the decided request: Envoy keeps it in the
     /// stream's filter state as `wasm.portcullis.<key>`, for the access log and RBAC. Never a
-    /// credential. The key is fixed (`subject`, …) or the operator's, and rarely allocated.
-    FilterState(Cow<'static, str>, String),
+    /// credential. Fixed keys and values (`decision`, `allow`, a handler name) are not allocated.
+    FilterState(Cow<'static, str>, Cow<'static, str>),
     Reply(Reply),
 }
 

@@ -82,8 +82,8 @@ pub struct Exchange {
     state: State,
     next_call: u32,
     decision: Option<Decision>,
-    /// The authenticator that settled the chain, and the subject it found.
-    authenticated: Option<(&'static str, String)>,
+    /// The authenticator that settled the chain.
+    authenticated: Option<&'static str>,
     body: Body,
     /// The matched rule's authorizer reads the body.
     wants_body: bool,
@@ -177,12 +177,20 @@ impl Exchange {
         self.now_ms = env.now_ms;
         let mut request = match Request::from_header_map(headers) {
             Ok(r) => r,
-            Err(e) => return self.fail(&e, None, None, ""),
+            Err(e) => return self.fail(&e, None, None, "", None),
         };
         request.remote_addr = self.peer.take();
         let normalized = match path::normalize(&request.path) {
             Ok(n) => n,
-            Err(e) => return self.fail(&PipelineError::bad_request(e), Some(&request), None, ""),
+            Err(e) => {
+                return self.fail(
+                    &PipelineError::bad_request(e),
+                    Some(&request),
+                    None,
+                    "",
+                    None,
+                )
+            }
         };
         if let Some(effects) = self.answer_jwks(&request) {
             return effects;
@@ -191,17 +199,23 @@ impl Exchange {
         let index = match self.filter.matcher.find(&request.method, &subject) {
             Found::One(i) => i,
             Found::None => {
-                return self.fail(&PipelineError::NoRule, Some(&request), None, &subject)
+                return self.fail(&PipelineError::NoRule, Some(&request), None, &subject, None)
             }
             Found::Many => {
-                return self.fail(&PipelineError::ManyRules, Some(&request), None, &subject)
+                return self.fail(
+                    &PipelineError::ManyRules,
+                    Some(&request),
+                    None,
+                    &subject,
+                    None,
+                )
             }
         };
         let Some(rule) = self.filter.rules.get(index).map(Rc::clone) else {
             // The matcher holds one pattern per rule: a bug, answered, never forwarded.
             let e =
                 PipelineError::internal(Bug("the matcher named a rule the configuration lacks"));
-            return self.fail(&e, Some(&request), None, &subject);
+            return self.fail(&e, Some(&request), None, &subject, None);
         };
         let captures = self
             .filter

@@ -87,14 +87,13 @@ impl Exchange {
         };
         let mut effects = match step {
             AuthnStep::NotResponsible => {
-                self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, &rule)
+                self.fail_in_rule(&PipelineError::Unauthorized(None), &matched, &rule, None)
             }
             AuthnStep::Authenticated { subject, extra } => {
-                let name = rule.authenticators.get(index).map(|a| a.name());
-                self.authenticated = name.map(|n| (n, subject.clone()));
+                self.authenticated = rule.authenticators.get(index).map(|a| a.name());
                 self.authorize(matched, &rule, subject, extra)
             }
-            AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, &rule),
+            AuthnStep::Rejected(e) => self.fail_in_rule(&e, &matched, &rule, None),
             AuthnStep::Call(callout, then) => {
                 self.call(matched, callout, Resume::Authn { index, then })
             }
@@ -172,7 +171,7 @@ impl Exchange {
                     .for_each(|(k, v)| id.header.set(&k, v));
                 self.run_mutators(matched, rule, id, 0, None)
             }
-            AuthzStep::Deny(e) => self.fail_in_rule(&e, &matched, rule),
+            AuthzStep::Deny(e) => self.fail_in_rule(&e, &matched, rule, Some(&id.subject)),
             AuthzStep::Call(callout, then) => {
                 let identity = Box::new(id);
                 self.call(matched, callout, Resume::Authz { identity, then })
@@ -216,10 +215,7 @@ impl Exchange {
         };
         match paused {
             None => {}
-            Some(Err(e)) => {
-                drop(s);
-                return self.fail_in_rule(&e, &matched, rule);
-            }
+            Some(Err(e)) => return self.fail_in_rule(&e, &matched, rule, Some(&s.subject)),
             Some(Ok((index, callout, then))) => {
                 let identity = Box::new(identity(s));
                 return self.call(
@@ -233,7 +229,7 @@ impl Exchange {
                 );
             }
         }
-        let authenticator = self.authenticated.as_ref().map(|(a, _)| *a);
+        let authenticator = self.authenticated;
         let effects =
             state::allowed(&self.filter, &rule.id, authenticator, &s).and_then(|mut e| {
                 e.extend(forward::effects(&matched, rule, &s)?);
@@ -241,10 +237,7 @@ impl Exchange {
             });
         let effects = match effects {
             Ok(effects) => effects,
-            Err(e) => {
-                drop(s);
-                return self.fail_in_rule(&e, &matched, rule);
-            }
+            Err(e) => return self.fail_in_rule(&e, &matched, rule, Some(&s.subject)),
         };
         self.state = State::Finished;
         self.vm.borrow_mut().stats.decision(Some(rule.index), None);
@@ -261,15 +254,18 @@ impl Exchange {
         effects
     }
 
+    /// Refuses a request that matched `rule`; `subject` is who had authenticated, when the
+    /// refusal came after that.
     pub(super) fn fail_in_rule(
         &mut self,
         error: &PipelineError,
         matched: &Matched,
         rule: &Rule,
+        subject: Option<&str>,
     ) -> Vec<Effect> {
         let mut url = String::new();
         matched.url().write(&mut url);
-        self.fail(error, Some(&matched.request), Some(rule), &url)
+        self.fail(error, Some(&matched.request), Some(rule), &url, subject)
     }
 
     pub(super) fn fail(
@@ -278,6 +274,7 @@ impl Exchange {
         request: Option<&Request>,
         rule: Option<&Rule>,
         url: &str,
+        subject: Option<&str>,
     ) -> Vec<Effect> {
         let index = rule.map(|r| r.index);
         let handlers = errors::Handlers {
@@ -297,11 +294,11 @@ impl Exchange {
             reason: error.reason_id(),
             detail: error.reason(),
             subject: None,
-            authenticator: self.authenticated.as_ref().map(|(a, _)| *a),
+            authenticator: self.authenticated,
             callouts: self.next_call,
             started_ms: self.started_ms,
         });
-        let authenticated = self.authenticated.as_ref().map(|(a, s)| (*a, s.as_str()));
+        let authenticated = self.authenticated.zip(subject);
         let mut effects = state::denied(rule.map(|r| &*r.id), authenticated);
         effects.push(Effect::Reply(reply));
         effects
