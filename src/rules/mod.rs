@@ -94,12 +94,16 @@ impl Pattern {
     }
 
     pub fn matches(&self, method: &str, subject: &str) -> bool {
-        self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) && self.matches_url(subject)
+        self.allows(method) && self.matches_url(subject)
+    }
+
+    fn allows(&self, method: &str) -> bool {
+        self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
     }
 
     /// Whether `subject` matches, whatever the method.
     pub fn matches_url(&self, subject: &str) -> bool {
-        subject.starts_with(&self.prefix) && self.is_match(subject)
+        self.search(subject, &mut Vec::new()) != Searched::No
     }
 
     pub fn url(&self) -> &str {
@@ -111,33 +115,52 @@ impl Pattern {
         &self.methods
     }
 
-    fn is_match(&self, subject: &str) -> bool {
+    /// Runs the fast matcher when there is one (its verdict comes with the groups' byte ranges
+    /// in `spans`), else the regular expression; a subject without the literal prefix is not
+    /// searched at all.
+    fn search(&self, subject: &str, spans: &mut Vec<(usize, usize)>) -> Searched {
+        if !subject.starts_with(&self.prefix) {
+            return Searched::No;
+        }
         if let Some(s) = &self.simple {
-            let mut spans = Vec::new();
-            if let Ok(found) = s.search(subject, &mut spans) {
-                return found;
+            match s.search(subject, spans) {
+                Ok(true) => return Searched::Spans,
+                Ok(false) => return Searched::No,
+                Err(_) => {}
             }
         }
-        self.regex.as_ref().is_some_and(|r| r.is_match(subject))
+        match self.regex.as_ref().is_some_and(|r| r.is_match(subject)) {
+            true => Searched::Matched,
+            false => Searched::No,
+        }
     }
 
     /// Every capture group after the whole match, in order; a group that did not take part is
     /// `""`, as with Go's `FindStringSubmatch`.
     pub fn captures(&self, subject: &str) -> Vec<String> {
+        let mut spans = Vec::new();
+        match self.search(subject, &mut spans) {
+            Searched::No => Vec::new(),
+            found => self.captures_after(found, subject, &spans),
+        }
+    }
+
+    /// The capture groups of a match `search` found: read from its spans when the fast
+    /// matcher ran, so the pattern runs once; a second pass only for the regular expression.
+    fn captures_after(
+        &self,
+        found: Searched,
+        subject: &str,
+        spans: &[(usize, usize)],
+    ) -> Vec<String> {
         if !self.captures {
             return Vec::new();
         }
-        if let Some(s) = &self.simple {
-            let mut spans = Vec::with_capacity(s.groups());
-            if let Ok(found) = s.search(subject, &mut spans) {
-                if !found {
-                    return Vec::new();
-                }
-                return spans
-                    .iter()
-                    .map(|&(a, b)| subject.get(a..b).unwrap_or_default().to_string())
-                    .collect();
-            }
+        if found == Searched::Spans {
+            return spans
+                .iter()
+                .map(|&(a, b)| subject.get(a..b).unwrap_or_default().to_string())
+                .collect();
         }
         self.regex
             .as_ref()
@@ -150,6 +173,16 @@ impl Pattern {
             })
             .unwrap_or_default()
     }
+}
+
+/// How a pattern met a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Searched {
+    No,
+    /// Matched by the fast matcher, which left the groups' spans.
+    Spans,
+    /// Matched by the regular expression, which only said yes.
+    Matched,
 }
 
 /// What rules are matched against: scheme, `://`, the host lowercase (host names are
@@ -194,21 +227,43 @@ impl Matcher {
     /// Finds the single rule whose pattern matches; Oathkeeper has no precedence, so two
     /// matches are an error, not a choice.
     pub fn find(&self, method: &str, subject: &str) -> Found {
+        self.locate(method, subject).0
+    }
+
+    /// As `find`, with the matching rule's capture groups. Each candidate's pattern runs once:
+    /// the groups come from the search that matched.
+    pub fn locate(&self, method: &str, subject: &str) -> (Found, Vec<String>) {
         let mut found = Found::None;
+        let (mut spans, mut first) = (Vec::new(), (Searched::No, Vec::new()));
         self.index.candidates(subject, |i| {
-            if self
-                .patterns
-                .get(i)
-                .is_some_and(|p| p.matches(method, subject))
-            {
-                found = match found {
-                    Found::None => Found::One(i),
-                    _ => Found::Many,
-                };
+            let Some(p) = self.patterns.get(i) else {
+                return true;
+            };
+            let searched = match p.allows(method) {
+                true => p.search(subject, &mut spans),
+                false => Searched::No,
+            };
+            if searched == Searched::No {
+                return true;
             }
+            found = match found {
+                Found::None => {
+                    first = (searched, std::mem::take(&mut spans));
+                    Found::One(i)
+                }
+                _ => Found::Many,
+            };
             found != Found::Many
         });
-        found
+        let captures = match (found, first) {
+            (Found::One(i), (searched, spans)) => self
+                .patterns
+                .get(i)
+                .map(|p| p.captures_after(searched, subject, &spans))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        (found, captures)
     }
 
     pub fn get(&self, rule: usize) -> Option<&Pattern> {

@@ -196,7 +196,8 @@ impl Exchange {
             return effects;
         }
         let subject = rules::subject(&request.scheme, &request.authority, &normalized.path);
-        let index = match self.filter.matcher.find(&request.method, &subject) {
+        let (found, captures) = self.filter.matcher.locate(&request.method, &subject);
+        let index = match found {
             Found::One(i) => i,
             Found::None => {
                 return self.fail(&PipelineError::NoRule, Some(&request), None, &subject, None)
@@ -217,12 +218,6 @@ impl Exchange {
                 PipelineError::internal(Bug("the matcher named a rule the configuration lacks"));
             return self.fail(&e, Some(&request), None, &subject, None);
         };
-        let captures = self
-            .filter
-            .matcher
-            .get(index)
-            .map(|p| p.captures(&subject))
-            .unwrap_or_default();
         self.wants_body = rule.authorizer.needs_body();
         let matched = Matched {
             rule,
