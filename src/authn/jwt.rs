@@ -1,6 +1,6 @@
 //! `jwt`: bearer JWTs verified against JWKS fetched by callout. Every cheap rejection runs
 //! before any signature math (structure, algorithm, time claims, audience, issuer, scope, key
-//! id). Verified tokens are cached by hash until `exp` or until their key leaves (or changes
+//! id). Verified tokens are cached, keyed by the whole token, until `exp` or until their key leaves (or changes
 //! in) the JWKS, and the claim checks run again on every hit.
 
 use super::token::TokenFrom;
@@ -170,8 +170,7 @@ impl Jwt {
         ) else {
             return AuthnStep::NotResponsible;
         };
-        let key = crate::cache::digest::digest(token.as_bytes());
-        if let Some(step) = self.cached(&key, ctx) {
+        if let Some(step) = self.cached(&token, ctx) {
             return step;
         }
         let parsed = match Parsed::parse(&token) {
@@ -228,7 +227,7 @@ impl Jwt {
             key: jwk.clone(),
             alg: parsed.alg.clone(),
         };
-        ctx.caches.tokens.insert(key, verified, until);
+        ctx.caches.tokens.insert(Rc::from(token), verified, until);
         AuthnStep::Authenticated {
             subject,
             extra: claims,
@@ -237,7 +236,7 @@ impl Jwt {
 
     /// The answer for a token verified before, if it counts for this rule: the same JWKS, an
     /// allowed algorithm, a key still published. The claim checks run again.
-    fn cached(&self, key: &[u8; 32], ctx: &mut Ctx<'_>) -> Option<AuthnStep> {
+    fn cached(&self, key: &str, ctx: &mut Ctx<'_>) -> Option<AuthnStep> {
         let Some(v) = ctx.caches.tokens.get(key, ctx.now_ms) else {
             ctx.stats.token_misses += 1;
             return None;

@@ -2,6 +2,7 @@
 //! input, never read.
 
 use super::weigh::Weigh;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -30,7 +31,7 @@ pub struct Lru<K, V> {
     evictions: u64,
 }
 
-impl<K: Hash + Eq + Clone, V: Weigh> Lru<K, V> {
+impl<K: Hash + Eq + Clone + Weigh, V: Weigh> Lru<K, V> {
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         Lru {
             map: HashMap::new(),
@@ -62,7 +63,11 @@ impl<K: Hash + Eq + Clone, V: Weigh> Lru<K, V> {
     }
 
     /// The live value for `key`, marked most recently used; an expired one is dropped.
-    pub fn get(&mut self, key: &K, now_ms: u64) -> Option<&V> {
+    pub fn get<Q>(&mut self, key: &Q, now_ms: u64) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let idx = *self.map.get(key)?;
         if self.nodes.get(idx).is_some_and(|n| n.expires_ms <= now_ms) {
             self.remove_index(idx);
@@ -74,9 +79,9 @@ impl<K: Hash + Eq + Clone, V: Weigh> Lru<K, V> {
     }
 
     /// Inserts or replaces, then evicts least recently used entries until within bounds. An
-    /// entry larger than the byte bound is not stored.
+    /// entry (key and value) larger than the byte bound is not stored.
     pub fn insert(&mut self, key: K, value: V, expires_ms: u64) {
-        let bytes = value.bytes();
+        let bytes = key.bytes() + value.bytes();
         if let Some(&idx) = self.map.get(&key) {
             self.remove_index(idx);
         }
@@ -115,7 +120,11 @@ impl<K: Hash + Eq + Clone, V: Weigh> Lru<K, V> {
         }
     }
 
-    pub fn remove(&mut self, key: &K) {
+    pub fn remove<Q>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if let Some(&idx) = self.map.get(key) {
             self.remove_index(idx);
         }
@@ -175,6 +184,19 @@ mod tests {
     impl Weigh for W {
         fn bytes(&self) -> usize {
             self.0
+        }
+    }
+
+    /// Keys weigh nothing here, so the bounds below count values only.
+    impl Weigh for &str {
+        fn bytes(&self) -> usize {
+            0
+        }
+    }
+
+    impl Weigh for i32 {
+        fn bytes(&self) -> usize {
+            0
         }
     }
 

@@ -16,6 +16,20 @@ impl Weigh for String {
     }
 }
 
+/// A digest key.
+impl Weigh for [u8; 32] {
+    fn bytes(&self) -> usize {
+        32
+    }
+}
+
+/// A key kept whole (a verified token), shared by the map and its entry.
+impl Weigh for std::rc::Rc<str> {
+    fn bytes(&self) -> usize {
+        16 + self.len()
+    }
+}
+
 /// About how many bytes a JSON tree keeps on the heap: its strings and keys, and a node's
 /// header for every value.
 pub fn json_bytes(value: &Value) -> usize {
