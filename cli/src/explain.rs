@@ -813,15 +813,14 @@ impl Report<'_> {
 /// How many authenticators have settled, and whether one settled the chain (anything but not
 /// responsible).
 fn settled(stats: &Stats) -> (usize, bool) {
-    let total = stats.authenticators.values().sum::<u64>() as usize;
+    let total = stats.authenticators().map(|(_, n)| n).sum::<u64>() as usize;
     (total, final_outcome(stats).is_some())
 }
 
 /// The outcome that ended the authenticator chain, if one did.
 fn final_outcome(stats: &Stats) -> Option<Outcome> {
     stats
-        .authenticators
-        .iter()
-        .find(|((_, o), n)| *o != Outcome::NotResponsible && **n > 0)
-        .map(|((_, o), _)| *o)
+        .authenticators()
+        .find(|((_, o), n)| *o != Outcome::NotResponsible && *n > 0)
+        .map(|((_, o), _)| o)
 }

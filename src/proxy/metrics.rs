@@ -152,13 +152,8 @@ impl Metrics {
     /// Publishes what the VM counted since the last call.
     pub fn publish(&self, host: &impl Host, filter: &Filter, vm: &VmState) {
         let mut last = self.published.borrow_mut();
-        for (&(rule, status), &n) in &vm.stats.decisions {
-            let before = last
-                .stats
-                .decisions
-                .get(&(rule, status))
-                .copied()
-                .unwrap_or(0);
+        for ((rule, status), n) in vm.stats.decisions() {
+            let before = last.stats.decisions_of(rule, status);
             let id = rule
                 .and_then(|i| filter.rules.get(i))
                 .map_or("none", |r| &*r.id);
@@ -171,13 +166,8 @@ impl Metrics {
             let tags = [("rule", id), ("decision", decision), ("status", status)];
             self.count(host, "portcullis_requests_total", &tags, n - before);
         }
-        for (&(handler, outcome), &n) in &vm.stats.authenticators {
-            let before = last
-                .stats
-                .authenticators
-                .get(&(handler, outcome))
-                .copied()
-                .unwrap_or(0);
+        for ((handler, outcome), n) in vm.stats.authenticators() {
+            let before = last.stats.authenticator_count(handler, outcome);
             let tags = [("handler", handler), ("outcome", outcome.name())];
             self.count(host, "portcullis_authenticator_total", &tags, n - before);
         }
