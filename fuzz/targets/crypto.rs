@@ -99,7 +99,7 @@ pub fn proto(data: &[u8]) {
         }
     }
     thread_local! {
-        static KEYS: KeySet = KeySet::parse(TEST_KEYS).expect("the committed test key set");
+        static KEYS: KeySet = KeySet::parse(TEST_KEYS, true).expect("the committed test key set");
     }
     KEYS.with(|keys| ask_host(data, keys));
 }

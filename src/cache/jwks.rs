@@ -255,9 +255,11 @@ impl JwksStore {
     ) -> (Vec<(usize, Callout)>, Vec<u32>) {
         let mut calls = Vec::new();
         let mut wake = Vec::new();
+        let spki = self.crypto.reads_spki();
         for (i, (source, s)) in sources.iter().zip(self.states.iter_mut()).enumerate() {
             let (meta, cas) = Meta::read(shared, source);
-            if meta.version_ms > s.fetched_at_ms && adopt(source, s, meta.version_ms, shared) {
+            if meta.version_ms > s.fetched_at_ms && adopt(source, s, meta.version_ms, shared, spki)
+            {
                 self.counters.adopted += 1;
                 wake.extend(s.waiters.drain(..).map(|(w, _)| w));
             }
@@ -305,7 +307,9 @@ impl JwksStore {
         let parsed = match result {
             CalloutResult::Response {
                 status: 200, body, ..
-            } if body.len() <= MAX_JWKS_BYTES => KeySet::parse(&body).ok().map(|k| (k, body)),
+            } if body.len() <= MAX_JWKS_BYTES => KeySet::parse(&body, self.crypto.reads_spki())
+                .ok()
+                .map(|k| (k, body)),
             _ => None,
         };
         let (meta, _) = Meta::read(shared, src);
@@ -342,11 +346,17 @@ impl JwksStore {
 }
 
 /// Takes the shared body of `version`; `true` when the keys changed.
-fn adopt(source: &Source, s: &mut State, version: u64, shared: &dyn SharedData) -> bool {
+fn adopt(
+    source: &Source,
+    s: &mut State,
+    version: u64,
+    shared: &dyn SharedData,
+    spki: bool,
+) -> bool {
     let Some((body, _)) = shared.get(&source.key) else {
         return false;
     };
-    match KeySet::parse(&body) {
+    match KeySet::parse(&body, spki) {
         Ok(keys) => {
             s.keys = Some(Rc::new(keys));
             s.document = Some(Rc::from(body.as_slice()));

@@ -68,6 +68,9 @@ pub trait Crypto {
     /// The JWS signature of `signing_input`, or `None` when this backend leaves the key to
     /// jwt-simple (which signs whole tokens: it has no raw-signature API).
     fn sign(&self, alg: &str, pkcs8: &[u8], signing_input: &str) -> Option<Vec<u8>>;
+    /// Whether `verify` reads each key's DER SubjectPublicKeyInfo (`Jwk::spki`), which a key
+    /// set then builds once as it loads; a backend that does not is spared that work.
+    fn reads_spki(&self) -> bool;
 }
 
 /// The shared handle the handlers use.
@@ -85,6 +88,10 @@ impl Backend {
 
     pub fn name(&self) -> &'static str {
         self.0.name()
+    }
+
+    pub fn reads_spki(&self) -> bool {
+        self.0.reads_spki()
     }
 }
 
@@ -119,6 +126,10 @@ const NO_CLOCK_S: u64 = u32::MAX as u64;
 impl Crypto for RustCrypto {
     fn name(&self) -> &'static str {
         "rust"
+    }
+
+    fn reads_spki(&self) -> bool {
+        false
     }
 
     fn verify(&self, alg: &str, key: &Jwk, signing_input: &str, signature: &[u8]) -> Verdict {
@@ -294,6 +305,10 @@ impl<F: Foreign> HostCrypto<F> {
 impl<F: Foreign> Crypto for HostCrypto<F> {
     fn name(&self) -> &'static str {
         "host"
+    }
+
+    fn reads_spki(&self) -> bool {
+        true
     }
 
     fn verify(&self, alg: &str, key: &Jwk, signing_input: &str, signature: &[u8]) -> Verdict {

@@ -90,13 +90,14 @@ struct RawKey {
 }
 
 impl KeySet {
-    pub fn parse(body: &[u8]) -> Result<KeySet, JwkError> {
+    /// `spki`: build each RSA and EC key's SubjectPublicKeyInfo (for the host's crypto).
+    pub fn parse(body: &[u8], spki: bool) -> Result<KeySet, JwkError> {
         let raw: RawSet = serde_json::from_slice(body).map_err(|_| JwkError::NotAKeySet)?;
         let keys = raw
             .keys
             .into_iter()
             .filter_map(|k| serde_json::from_value::<RawKey>(k).ok())
-            .filter_map(Jwk::from_raw)
+            .filter_map(|k| Jwk::from_raw(k, spki))
             .collect();
         Ok(KeySet { keys })
     }
@@ -123,7 +124,7 @@ fn b64(field: Option<&String>) -> Option<Vec<u8>> {
 }
 
 impl Jwk {
-    fn from_raw(raw: RawKey) -> Option<Jwk> {
+    fn from_raw(raw: RawKey, spki: bool) -> Option<Jwk> {
         if raw.usage.as_deref() != Some("sig") {
             return None;
         }
@@ -156,7 +157,7 @@ impl Jwk {
         Some(Jwk {
             kid,
             alg: raw.alg.filter(|a| !a.is_empty()),
-            spki: spki(&material),
+            spki: if spki { self::spki(&material) } else { None },
             material,
         })
     }
@@ -219,6 +220,7 @@ mod tests {
               {"kty":"RSA","kid":"r","use":"sig","alg":"RS256","n":"AQAB","e":"AQAB"},
               "garbage"
             ]}"#,
+            true,
         )
         .unwrap();
         assert_eq!(set.len(), 2);
@@ -236,11 +238,23 @@ mod tests {
     }
 
     #[test]
+    fn builds_der_keys_only_for_a_backend_that_reads_them() {
+        let jwks = include_bytes!("../../tests/keys/jwks.json");
+        let (with, without) = (
+            KeySet::parse(jwks, true).unwrap(),
+            KeySet::parse(jwks, false).unwrap(),
+        );
+        assert_eq!(with.len(), without.len());
+        assert!(with.keys.iter().any(|k| k.spki.is_some()));
+        assert!(without.keys.iter().all(|k| k.spki.is_none()));
+    }
+
+    #[test]
     fn refuses_what_is_not_a_set() {
-        assert_eq!(KeySet::parse(b"[]"), Err(JwkError::NotAKeySet));
-        assert_eq!(KeySet::parse(b"{}"), Err(JwkError::NotAKeySet));
-        assert_eq!(KeySet::parse(b"<html>"), Err(JwkError::NotAKeySet));
-        assert!(KeySet::parse(br#"{"keys":[]}"#).unwrap().is_empty());
+        assert_eq!(KeySet::parse(b"[]", true), Err(JwkError::NotAKeySet));
+        assert_eq!(KeySet::parse(b"{}", true), Err(JwkError::NotAKeySet));
+        assert_eq!(KeySet::parse(b"<html>", true), Err(JwkError::NotAKeySet));
+        assert!(KeySet::parse(br#"{"keys":[]}"#, true).unwrap().is_empty());
     }
 
     /// Go's decoder skips fields it does not know without converting them (fuzzing found both).
@@ -249,7 +263,7 @@ mod tests {
         let key = br#"{"kty":"oct","kid":"a","use":"sig","k":"c2VjcmV0"}"#;
         for extra in [&b"1e999"[..], b"\"\xff\""] {
             let doc = [&b"{\"x\":"[..], extra, b",\"keys\":[", key, b"]}"].concat();
-            assert_eq!(KeySet::parse(&doc).unwrap().len(), 1);
+            assert_eq!(KeySet::parse(&doc, true).unwrap().len(), 1);
         }
     }
 }

@@ -66,7 +66,11 @@ fn pem(name: &str) -> String {
 }
 
 fn key_set() -> KeySet {
-    KeySet::parse(&std::fs::read(keys_dir().join("jwks.json")).expect("jwks")).expect("a set")
+    KeySet::parse(
+        &std::fs::read(keys_dir().join("jwks.json")).expect("jwks"),
+        true,
+    )
+    .expect("a set")
 }
 
 const ALGORITHMS: &[&str] = &[
@@ -295,6 +299,7 @@ fn every_algorithm_gets_the_same_verdict_from_both_backends() {
               {"kty":"EC","kid":"p","use":"sig","crv":"P-256","x":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","y":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"},
               {"kty":"EC","kid":"q","use":"sig","crv":"P-384","x":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB","y":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"}
             ]}"#,
+            true,
         )
         .expect("set");
         for kid in ["r", "p", "q"] {
@@ -481,6 +486,7 @@ fn id_token_signatures_match_across_backends() {
             serde_json::json!({ "keys": [signer.public.clone().expect("public")] })
                 .to_string()
                 .as_bytes(),
+            true,
         )
         .unwrap();
         let pk = public.get(key).expect("public key");
