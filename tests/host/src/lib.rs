@@ -9,7 +9,7 @@ mod memory;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use wasmtime::{Config, Engine, Instance, Linker, Module, Store};
+use wasmtime::{CallHook, Config, Engine, Instance, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 pub use abi::Status;
@@ -126,6 +126,8 @@ pub(crate) struct State {
     /// Foreign functions by name (`proxy_call_foreign_function`).
     foreign: HashMap<String, ForeignFunction>,
     foreign_calls: u64,
+    /// Calls from the module into the host (proxy-wasm and WASI imports alike).
+    host_calls: u64,
 }
 
 /// A foreign function: the argument bytes to the answer's, or a proxy-wasm status code.
@@ -193,9 +195,16 @@ impl Vm {
             foreign_functions: true,
             foreign: HashMap::new(),
             foreign_calls: 0,
+            host_calls: 0,
         };
         let mut store = Store::new(&plugin.engine, state);
         store.set_fuel(FUEL)?;
+        store.call_hook(|mut s, hook| {
+            if matches!(hook, CallHook::CallingHost) {
+                s.data_mut().host_calls += 1;
+            }
+            Ok(())
+        });
         let instance = linker.instantiate(&mut store, &plugin.module)?;
         let mut vm = Vm { store, instance };
         if let Ok(init) = vm
@@ -362,6 +371,11 @@ impl Vm {
             .iter()
             .find(|(n, ..)| n == name)
             .map(|(_, _, v)| *v)
+    }
+
+    /// Calls the module has made into the host so far.
+    pub fn host_calls(&self) -> u64 {
+        self.store.data().host_calls
     }
 
     /// Wasm instructions (fuel) consumed so far by this VM.

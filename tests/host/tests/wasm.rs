@@ -140,13 +140,38 @@ fn warm(vm: &mut Vm, jwks: &[u8]) -> usize {
     vm.calls().len()
 }
 
+/// What one request cost the module: wasm instructions (fuel) and calls into the host, counted
+/// over the request's own callbacks (headers, body, callout answers). The root context's ticks
+/// between them are left out: a tick runs once a second (or every 100 ms with JWKS), whatever
+/// the request rate, so its cost is reported once (`tick`), not charged to every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Cost {
+    fuel: u64,
+    host_calls: u64,
+}
+
+impl Cost {
+    /// Runs `f` on `vm` and adds what it cost.
+    fn charge<T>(
+        &mut self,
+        vm: &mut Vm,
+        f: impl FnOnce(&mut Vm) -> wasmtime::Result<T>,
+    ) -> Result<T, String> {
+        let (fuel, calls) = (vm.fuel_used(), vm.host_calls());
+        let out = f(vm).map_err(|e| format!("trap: {e:?}"))?;
+        self.fuel += vm.fuel_used() - fuel;
+        self.host_calls += vm.host_calls() - calls;
+        Ok(out)
+    }
+}
+
 /// One case, with the native harness's rules: tick after the request and after each answer.
-/// Returns the fuel the request took.
+/// Returns what the request cost.
 fn run_case(
     table: &scenario::Table,
     case: &scenario::Case,
     crypto: HostCrypto,
-) -> Result<u64, String> {
+) -> Result<Cost, String> {
     let now = case.time.unwrap_or(1_700_000_000) * 1000;
     let mut vm = vm_with_crypto(&scenario::config_bytes(table), Arc::default(), now, crypto);
     let backend = match crypto {
@@ -163,17 +188,18 @@ fn run_case(
         ),
         None => 0,
     };
-    let fuel = vm.fuel_used();
+    let mut cost = Cost::default();
     let e = |e: wasmtime::Error| format!("trap: {e:?}");
     if let Some(p) = &case.request.peer {
         vm.set_peer(p);
     }
-    vm.send_with_body(
-        REQ,
-        scenario::request_headers(&case.request),
-        case.request.body.clone().map(String::into_bytes),
-    )
-    .map_err(e)?;
+    cost.charge(&mut vm, |vm| {
+        vm.send_with_body(
+            REQ,
+            scenario::request_headers(&case.request),
+            case.request.body.clone().map(String::into_bytes),
+        )
+    })?;
     vm.tick().map_err(e)?;
     for (i, spec) in case.callouts.iter().enumerate() {
         let call = vm
@@ -188,7 +214,9 @@ fn run_case(
             body: call.body.clone(),
         };
         scenario::check_callout(&spec.expect, &seen).map_err(|m| format!("callout {i}: {m}"))?;
-        vm.answer(call.token, answer_of(&spec.respond)).map_err(e)?;
+        cost.charge(&mut vm, |vm| {
+            vm.answer(call.token, answer_of(&spec.respond))
+        })?;
         vm.tick().map_err(e)?;
     }
     let made = vm.calls().len() - base;
@@ -200,18 +228,18 @@ fn run_case(
     }
     scenario::check_ending(&case.expect, &ending(&vm, REQ))?;
     scenario::check_filter_state(&case.expect, &filter_state(&vm, REQ)?)?;
-    Ok(vm.fuel_used() - fuel)
+    Ok(cost)
 }
 
-/// Every case of every table: its name and fuel, or the failure.
-fn all_cases() -> (usize, Vec<(String, u64)>, Vec<String>) {
+/// Every case of every table: its name and cost, or the failure.
+fn all_cases() -> (usize, Vec<(String, Cost)>, Vec<String>) {
     cases_where(HostCrypto::Without, |_| true)
 }
 
 fn cases_where(
     crypto: HostCrypto,
     pick: impl Fn(&scenario::Table) -> bool,
-) -> (usize, Vec<(String, u64)>, Vec<String>) {
+) -> (usize, Vec<(String, Cost)>, Vec<String>) {
     let mut ran = 0;
     let mut fuel = Vec::new();
     let mut failures = Vec::new();
@@ -558,48 +586,142 @@ fn after_a_local_reply_later_callbacks_send_nothing_more() {
     let _ = ROOT;
 }
 
-/// The fuel of a cookie_session request answered from the session cache (Play 2).
-fn cached_cookie_fuel() -> u64 {
+/// The requests a busy proxy mostly serves, each measured after one like it warmed the VM:
+/// anonymous (Play 1), a cookie_session cache hit (Play 2), a verified-token cache hit
+/// (Play 3, RS256); and one root-context tick with Play 2's stats to publish.
+fn steady_costs() -> Vec<(String, Cost)> {
+    let mut out = Vec::new();
+    let mut again = |name: &str, vm: &mut Vm, request: &dyn Fn() -> Vec<(String, Vec<u8>)>| {
+        vm.send(REQ + 10, request()).unwrap();
+        let mut cost = Cost::default();
+        cost.charge(vm, |vm| vm.send(REQ + 11, request())).unwrap();
+        assert!(vm.stream(REQ + 11).is_some_and(|s| s.continued), "{name}");
+        out.push((format!("steady / {name}"), cost));
+    };
+    let mut vm = vm_with(&play(1), Arc::default(), NOW);
+    again("anonymous", &mut vm, &|| {
+        vec![
+            (":method".into(), b"GET".to_vec()),
+            (":scheme".into(), b"http".to_vec()),
+            (":path".into(), b"/api/bench".to_vec()),
+            (":authority".into(), b"echo.example.com".to_vec()),
+        ]
+    });
     let (mut vm, base) = play2_vm(Arc::default());
     vm.send(REQ, cookie_request("warm")).unwrap();
     let token = vm.calls()[base].token;
     vm.answer(token, whoami("w")).unwrap();
-    let before = vm.fuel_used();
-    vm.send(REQ + 1, cookie_request("warm")).unwrap();
-    assert_eq!(user(&vm, REQ + 1).as_deref(), Some("w"), "a cache hit");
-    vm.fuel_used() - before
+    again("cookie_session, cached session", &mut vm, &|| {
+        cookie_request("warm")
+    });
+    let mut tick = Cost::default();
+    tick.charge(&mut vm, Vm::tick).unwrap();
+    let jwks = std::fs::read(scenario::root().join("tests/keys/jwks.json")).expect("jwks");
+    let config = std::fs::read(scenario::root().join("filter-config/play3.yaml")).expect("play3");
+    let spec: mint::JwtSpec = serde_json::from_value(serde_json::json!(
+        {"alg": "RS256", "claims": {"sub": "alice", "scp": ["machines.read"]}}
+    ))
+    .expect("spec");
+    let bearer = format!("Bearer {}", mint::mint(&spec));
+    let mut vm = vm_with(&config, Arc::default(), NOW);
+    warm(&mut vm, &jwks);
+    again("jwt RS256, verified token", &mut vm, &|| {
+        vec![
+            (":method".into(), b"GET".to_vec()),
+            (":scheme".into(), b"http".to_vec()),
+            (":path".into(), b"/scoped/x".to_vec()),
+            (":authority".into(), b"api.example.com".to_vec()),
+            ("authorization".into(), bearer.clone().into_bytes()),
+        ]
+    });
+    out.push(("tick / Play 2, stats to publish".into(), tick));
+    out
 }
 
-/// `make bench-fuel`: wasm instructions per scenario case beside the committed baseline
-/// (`benches/fuel-baseline.json`); `PORTCULLIS_FUEL_UPDATE=1` rewrites the baseline.
-#[test]
-#[ignore]
-fn fuel_report() {
-    let (_, mut fuel, failures) = all_cases();
-    assert!(failures.is_empty(), "{failures:?}");
-    fuel.push((
-        "cache hits / cookie_session, cached session".into(),
-        cached_cookie_fuel(),
-    ));
-    let path = scenario::root().join("benches/fuel-baseline.json");
-    let baseline: std::collections::BTreeMap<String, u64> = std::fs::read(&path)
+/// A committed `name → number` file under benches/.
+fn pinned(file: &str) -> (std::path::PathBuf, std::collections::BTreeMap<String, u64>) {
+    let path = scenario::root().join("benches").join(file);
+    let map = std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    println!("| case | fuel | baseline | ratio |\n|---|---:|---:|---:|");
-    for (name, f) in &fuel {
+    (path, map)
+}
+
+fn write_pinned<'a>(path: &std::path::Path, values: impl Iterator<Item = (&'a str, u64)>) {
+    let map: std::collections::BTreeMap<&str, u64> = values.collect();
+    std::fs::write(path, serde_json::to_string_pretty(&map).unwrap() + "\n").unwrap();
+    println!("written to {}", path.display());
+}
+
+/// Every table case and steady request makes exactly the host calls pinned in
+/// `benches/host-calls.json` (Kuadrant's wasm-shim pins its host calls the same way): a new
+/// call on the request path is a decision, seen in review. `PORTCULLIS_HOST_CALLS_UPDATE=1`
+/// rewrites the file.
+#[test]
+fn host_calls_per_request_are_pinned() {
+    let (_, mut costs, failures) = all_cases();
+    assert!(failures.is_empty(), "{failures:?}");
+    costs.extend(steady_costs());
+    let (path, pins) = pinned("host-calls.json");
+    if std::env::var("PORTCULLIS_HOST_CALLS_UPDATE").is_ok() {
+        write_pinned(&path, costs.iter().map(|(n, c)| (n.as_str(), c.host_calls)));
+        return;
+    }
+    let differ: Vec<String> = costs
+        .iter()
+        .filter(|(n, c)| pins.get(n) != Some(&c.host_calls))
+        .map(|(n, c)| format!("{n}: {} host calls, pinned {:?}", c.host_calls, pins.get(n)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "host calls changed (PORTCULLIS_HOST_CALLS_UPDATE=1 rewrites {}):\n{}",
+        path.display(),
+        differ.join("\n")
+    );
+    assert_eq!(
+        pins.len(),
+        costs.len(),
+        "pins for cases that no longer exist"
+    );
+}
+
+/// `make bench-fuel`: wasm instructions and host calls per scenario case beside the committed
+/// baseline (`benches/fuel-baseline.json`); `PORTCULLIS_FUEL_UPDATE=1` rewrites the baseline.
+#[test]
+#[ignore]
+fn fuel_report() {
+    let (_, mut costs, failures) = all_cases();
+    assert!(failures.is_empty(), "{failures:?}");
+    costs.extend(steady_costs());
+    let (path, baseline) = pinned("fuel-baseline.json");
+    println!("| case | fuel | baseline | ratio | host calls |\n|---|---:|---:|---:|---:|");
+    let mut ratios = Vec::new();
+    for (name, c) in &costs {
         let base = baseline.get(name).copied();
-        let ratio = base.map_or("-".to_string(), |b| format!("{:.3}", *f as f64 / b as f64));
+        if let Some(b) = base {
+            ratios.push(c.fuel as f64 / b as f64);
+        }
+        let ratio = base.map_or("-".to_string(), |b| {
+            format!("{:.3}", c.fuel as f64 / b as f64)
+        });
         println!(
-            "| {name} | {f} | {} | {ratio} |",
-            base.map_or("-".into(), |b| b.to_string())
+            "| {name} | {} | {} | {ratio} | {} |",
+            c.fuel,
+            base.map_or("-".into(), |b| b.to_string()),
+            c.host_calls
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    if let (Some(lo), Some(hi)) = (ratios.first(), ratios.last()) {
+        println!(
+            "\n{} cases beside the baseline: median ratio {:.3}, lowest {lo:.3}, highest {hi:.3}",
+            ratios.len(),
+            ratios[ratios.len() / 2]
         );
     }
     if std::env::var("PORTCULLIS_FUEL_UPDATE").is_ok() {
-        let map: std::collections::BTreeMap<&str, u64> =
-            fuel.iter().map(|(n, f)| (n.as_str(), *f)).collect();
-        std::fs::write(&path, serde_json::to_string_pretty(&map).unwrap() + "\n").unwrap();
-        println!("baseline written to {}", path.display());
+        write_pinned(&path, costs.iter().map(|(n, c)| (n.as_str(), c.fuel)));
     }
 }
 
