@@ -50,7 +50,8 @@ pub fn query_unescape(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn keeps_raw(b: u8) -> bool {
+/// RFC 3986 `pchar` without `%`, and `/`: the bytes a path carries as they are.
+pub fn keeps_raw(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
