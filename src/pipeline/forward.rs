@@ -8,14 +8,14 @@ use crate::vocab::effect::{self, Effect};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 
-/// The effects that forward the request, ending in `Continue`; an error when a header the
-/// handlers set cannot travel.
+/// Adds the effects that forward the request to `effects`, ending in `Continue`; an error
+/// when a header the handlers set cannot travel.
 pub fn effects(
     matched: &Matched,
     rule: &Rule,
     session: &Session<'_>,
-) -> Result<Vec<Effect>, PipelineError> {
-    let mut effects = Vec::with_capacity(session.header.iter().count() + 2);
+    effects: &mut Vec<Effect>,
+) -> Result<(), PipelineError> {
     for (name, value) in session.header.iter() {
         if !effect::valid_header_name(name) || !effect::valid_header_value(value) {
             return Err(PipelineError::internal(Untravelled(name.to_string())));
@@ -45,7 +45,7 @@ pub fn effects(
         effects.push(Effect::SetHeader(":method".to_string(), method));
     }
     effects.push(Effect::Continue);
-    Ok(effects)
+    Ok(())
 }
 
 /// A header a handler set that cannot travel: not a token name, or a value with a control

@@ -37,26 +37,26 @@ fn fixed(key: &'static str, value: &'static str) -> Effect {
     Effect::FilterState(Cow::Borrowed(key), Cow::Borrowed(value))
 }
 
-/// The facts of an allowed request. An error (the request is refused, as a header that cannot
-/// travel is) when a value would carry a control character or a template fails.
+/// Adds the facts of an allowed request to `effects`. An error (the request is refused, as a
+/// header that cannot travel is) when a value would carry a control character or a template
+/// fails.
 pub fn allowed(
     filter: &Filter,
     rule: &str,
     authenticator: Option<&'static str>,
     session: &Session<'_>,
-) -> Result<Vec<Effect>, PipelineError> {
+    effects: &mut Vec<Effect>,
+) -> Result<(), PipelineError> {
     let refuse = |key: &str| PipelineError::internal(Unsafe(key.to_string()));
     if !valid_header_value(&session.subject) {
         return Err(refuse("subject"));
     }
-    let mut effects = vec![
-        fact("subject", &session.subject),
-        fact("rule", rule),
-        fixed("decision", "allow"),
-    ];
+    effects.push(fact("subject", &session.subject));
+    effects.push(fact("rule", rule));
+    effects.push(fixed("decision", "allow"));
     effects.extend(authenticator.map(|a| fixed("authenticator", a)));
     if filter.state_keys.is_empty() {
-        return Ok(effects);
+        return Ok(());
     }
     let no_headers = Headers::default();
     let bare = Session {
@@ -80,7 +80,7 @@ pub fn allowed(
             Cow::Owned(value),
         ));
     }
-    Ok(effects)
+    Ok(())
 }
 
 /// The facts of a refused request: its rule when one matched, the decision, and who had

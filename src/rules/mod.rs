@@ -191,8 +191,11 @@ pub fn subject(scheme: &str, authority: &str, path: &str) -> String {
     let mut subject = String::with_capacity(scheme.len() + authority.len() + path.len() + 3);
     subject.push_str(scheme);
     subject.push_str("://");
-    subject.extend(authority.chars().map(|c| c.to_ascii_lowercase()));
+    subject.push_str(authority);
     subject.push_str(path);
+    if let Some(host) = subject.get_mut(scheme.len() + 3..scheme.len() + 3 + authority.len()) {
+        host.make_ascii_lowercase();
+    }
     subject
 }
 

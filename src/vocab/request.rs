@@ -127,7 +127,7 @@ impl Request {
         if !valid_authority(&authority) {
             return Err(PipelineError::bad_request(BadRequest::Authority));
         }
-        let method = method.ok_or_else(|| missing(":method"))?;
+        let mut method = method.ok_or_else(|| missing(":method"))?;
         // Rules match methods case-insensitively; one upstream reads `gEt` as GET, another as
         // some other method. It gets the uppercase form that was matched (Envoy's HTTP/1 codec
         // refuses `gEt` itself, its HTTP/2 codec passes it).
@@ -136,8 +136,9 @@ impl Request {
         if headers.iter().filter(|(k, _)| k == "authorization").count() > 1 {
             return Err(PipelineError::bad_request(BadRequest::TwoAuthorizations));
         }
+        method.make_ascii_uppercase();
         Ok(Request {
-            method: method.to_ascii_uppercase(),
+            method,
             method_rewritten,
             scheme: scheme.unwrap_or_else(|| "http".to_string()),
             authority,

@@ -230,15 +230,14 @@ impl Exchange {
             }
         }
         let authenticator = self.authenticated;
-        let effects =
-            state::allowed(&self.filter, &rule.id, authenticator, &s).and_then(|mut e| {
-                e.extend(forward::effects(&matched, rule, &s)?);
-                Ok(e)
-            });
-        let effects = match effects {
-            Ok(effects) => effects,
-            Err(e) => return self.fail_in_rule(&e, &matched, rule, Some(&s.subject)),
-        };
+        // The facts, the identity headers, up to two rewrites and `Continue`, in one vector.
+        let mut effects =
+            Vec::with_capacity(8 + self.filter.state_keys.len() + s.header.iter().count());
+        let built = state::allowed(&self.filter, &rule.id, authenticator, &s, &mut effects)
+            .and_then(|()| forward::effects(&matched, rule, &s, &mut effects));
+        if let Err(e) = built {
+            return self.fail_in_rule(&e, &matched, rule, Some(&s.subject));
+        }
         self.state = State::Finished;
         self.vm.borrow_mut().stats.decision(Some(rule.index), None);
         self.decision = Some(Decision {
