@@ -1,5 +1,6 @@
 //! Executes a parsed template against its data, with `missingkey=zero` semantics.
 
+use super::funcs::Func;
 use super::parser::{Cmd, Node, Operand, Pipe, Term};
 use super::value::Value;
 use super::ExecError;
@@ -14,10 +15,22 @@ impl<'a> Eval<'a> {
         for node in nodes {
             match node {
                 Node::Text(t) => out.push_str(t),
-                Node::Output(p) => match self.pipe(p, dot)? {
-                    // text/template prints an absent value this way; `print` avoids it.
-                    Value::Nil | Value::Json(serde_json::Value::Null) => out.push_str("<no value>"),
-                    v => v.write_display(out),
+                // `{{ print X }}`, the usual identity-header template: X written straight into
+                // the output, as `print` writes it (nil as nothing), with no string between.
+                Node::Output(p) => match single_print(p) {
+                    Some(x) => {
+                        let v = self.operand(x, dot, None)?;
+                        if !v.is_nil() {
+                            v.write_display(out);
+                        }
+                    }
+                    None => match self.pipe(p, dot)? {
+                        // text/template prints an absent value this way; `print` avoids it.
+                        Value::Nil | Value::Json(serde_json::Value::Null) => {
+                            out.push_str("<no value>")
+                        }
+                        v => v.write_display(out),
+                    },
                 },
                 Node::If(p, then, els) => {
                     let branch = if self.pipe(p, dot)?.truthy() {
@@ -123,6 +136,24 @@ impl<'a> Eval<'a> {
             value = field(value, name, call_args)?;
         }
         Ok(value)
+    }
+}
+
+/// The argument of a pipeline that is `print` of a single operand.
+fn single_print(pipe: &Pipe) -> Option<&Operand> {
+    match pipe.0.as_slice() {
+        [Cmd(ops)] => match ops.as_slice() {
+            [Operand {
+                term: Term::Func(Func::Print),
+                fields,
+            }, x]
+                if fields.is_empty() =>
+            {
+                Some(x)
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 
