@@ -10,3 +10,11 @@ pub mod proto;
 pub mod scope;
 pub mod signer;
 pub mod token;
+
+/// Runs `f` in a function of its own: the compiler may not inline it into the caller. For the
+/// per-algorithm arms of the jwt-simple fallback, each of which would otherwise add its own copy
+/// of jwt-simple's generic code to one very large function.
+#[inline(never)]
+fn apart<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}

@@ -265,19 +265,21 @@ impl Signer {
             nonce: None,
             custom: claims,
         };
+        // One function per algorithm (`apart`), as in `crypto::rust_verify`.
+        use super::apart;
         let signed = match &self.key {
-            Key::Es256(k) => k.sign(claims),
-            Key::Es384(k) => k.sign(claims),
-            Key::EdDsa(k) => k.sign(claims),
-            Key::Rs256(k) => k.sign(claims),
-            Key::Rs384(k) => k.sign(claims),
-            Key::Rs512(k) => k.sign(claims),
-            Key::Ps256(k) => k.sign(claims),
-            Key::Ps384(k) => k.sign(claims),
-            Key::Ps512(k) => k.sign(claims),
-            Key::Hs256(k) => k.authenticate(claims),
-            Key::Hs384(k) => k.authenticate(claims),
-            Key::Hs512(k) => k.authenticate(claims),
+            Key::Es256(k) => apart(|| k.sign(claims)),
+            Key::Es384(k) => apart(|| k.sign(claims)),
+            Key::EdDsa(k) => apart(|| k.sign(claims)),
+            Key::Rs256(k) => apart(|| k.sign(claims)),
+            Key::Rs384(k) => apart(|| k.sign(claims)),
+            Key::Rs512(k) => apart(|| k.sign(claims)),
+            Key::Ps256(k) => apart(|| k.sign(claims)),
+            Key::Ps384(k) => apart(|| k.sign(claims)),
+            Key::Ps512(k) => apart(|| k.sign(claims)),
+            Key::Hs256(k) => apart(|| k.authenticate(claims)),
+            Key::Hs384(k) => apart(|| k.authenticate(claims)),
+            Key::Hs512(k) => apart(|| k.authenticate(claims)),
         };
         signed.map_err(|e| SignerError::Sign(e.to_string()))
     }
