@@ -161,9 +161,7 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let ok = self.inner.configure(&bytes, &self.host);
-        let _ = hostcalls::set_tick_period(Duration::from_millis(self.inner.tick_period_ms()));
-        ok
+        self.inner.configure(&bytes, &self.host)
     }
 
     fn on_tick(&mut self) {
@@ -391,6 +389,11 @@ impl Host for ProxyHost {
 
     fn wake(&self, id: u32) {
         self.registry.wakes.borrow_mut().push_back(id);
+    }
+
+    /// Envoy restarts the root context's timer with the new period, whichever context asks.
+    fn set_tick_period(&self, ms: u64) {
+        let _ = hostcalls::set_tick_period(Duration::from_millis(ms));
     }
 
     fn log(&self, level: LogLevel, message: &str) {
