@@ -704,3 +704,48 @@ fn filter_state_raw(vm: &Vm, id: u32) -> Vec<(String, Vec<u8>)> {
         .map(|s| s.filter_state.clone())
         .unwrap_or_default()
 }
+
+/// keto.yaml with two requests for one session: the second waits on the first's whoami, is
+/// woken by its answer and sends its own Keto check from inside the first's callback. Returns the
+/// VM and the tokens of the two Keto checks (the waker's, the woken request's).
+fn woken_request_with_its_own_call() -> (Vm, u32, u32) {
+    let config = std::fs::read(scenario::root().join("filter-config/keto.yaml")).unwrap();
+    let mut vm = vm_with(&config, Arc::default(), NOW);
+    let request = vec![
+        (":method".to_string(), b"GET".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        (":authority".into(), b"files.example.com".to_vec()),
+        (":path".into(), b"/files/doc".to_vec()),
+        ("cookie".into(), b"ory_kratos_session=k".to_vec()),
+    ];
+    vm.send(REQ, request.clone()).unwrap();
+    vm.send(REQ + 1, request).unwrap();
+    assert_eq!(vm.calls().len(), 1, "one whoami");
+    let token = vm.calls()[0].token;
+    vm.answer(token, whoami("u")).unwrap();
+    assert_eq!(vm.calls().len(), 3, "a Keto check each");
+    let (waker, woken) = (vm.calls()[1].token, vm.calls()[2].token);
+    (vm, waker, woken)
+}
+
+#[test]
+fn a_woken_request_gets_the_answer_to_its_own_call() {
+    let (mut vm, waker, woken) = woken_request_with_its_own_call();
+    let allowed = ok(br#"{"allowed":true}"#.to_vec());
+    vm.answer(waker, allowed.clone()).unwrap();
+    assert!(matches!(ending(&vm, REQ), Ending::Forward(_)));
+    // The SDK delivers it to the waker's context, which passes it on.
+    vm.answer(woken, allowed).unwrap();
+    assert!(matches!(ending(&vm, REQ + 1), Ending::Forward(_)));
+}
+
+#[test]
+#[ignore = "known: the SDK drops an answer whose call was sent from another context's callback once that context is deleted"]
+fn a_woken_request_gets_the_answer_to_its_own_call_after_its_waker_is_gone() {
+    let (mut vm, waker, woken) = woken_request_with_its_own_call();
+    let allowed = ok(br#"{"allowed":true}"#.to_vec());
+    vm.answer(waker, allowed.clone()).unwrap();
+    vm.done(REQ).unwrap();
+    vm.answer(woken, allowed).unwrap();
+    assert!(matches!(ending(&vm, REQ + 1), Ending::Forward(_)));
+}
