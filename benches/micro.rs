@@ -110,7 +110,7 @@ fn ops() -> Vec<(&'static str, Op)> {
     ));
     let mut cache = SessionCache::new(10_000, 32 << 20);
     let key = [7u8; 32];
-    assert_eq!(cache.lookup(&key, 1, 0, &NoShared), Lookup::Lead);
+    assert_eq!(cache.lookup(&key, 1, 0, 2_000, &NoShared), Lookup::Lead);
     let outcome = Outcome::Session {
         subject: "5ff66179-c240-4703-b0d8-494592cefff5".into(),
         extra: Rc::new(serde_json::json!({"identity": {"id": "x"}})),
@@ -119,7 +119,7 @@ fn ops() -> Vec<(&'static str, Op)> {
     ops.push((
         "session_cache_hit",
         Box::new(move || {
-            black_box(cache.lookup(black_box(&key), 2, 1, &NoShared));
+            black_box(cache.lookup(black_box(&key), 2, 1, 2_000, &NoShared));
         }),
     ));
     let play1 = std::fs::read("filter-config/play1.yaml").unwrap();

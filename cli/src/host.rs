@@ -146,6 +146,7 @@ impl Host for CliHost<'_> {
         }
     }
 
+    fn set_tick_period(&self, _: u64) {}
     fn log(&self, level: LogLevel, message: &str) {
         if level >= LogLevel::Warn {
             self.world.logs.borrow_mut().push(message.to_string());

@@ -147,17 +147,23 @@ impl Authenticate for ClientCredentials {
             Some(Ok(c)) => c,
         };
         let key = self.key(&id, &secret);
-        through_cache(ctx, &key, self.cache_ttl_ms.is_some(), |_| {
-            let request = grant::Request {
-                client_id: &id,
-                client_secret: &secret,
-                scopes: &self.scopes,
-                audience: None,
-            };
-            let callout = grant::callout(&self.target, &request);
-            let then = Then::new(key, move |result, ctx| self.resume(id, &key, result, ctx));
-            AuthnStep::Call(callout, then)
-        })
+        through_cache(
+            ctx,
+            &key,
+            self.cache_ttl_ms.is_some(),
+            self.target.timeout_ms,
+            |_| {
+                let request = grant::Request {
+                    client_id: &id,
+                    client_secret: &secret,
+                    scopes: &self.scopes,
+                    audience: None,
+                };
+                let callout = grant::callout(&self.target, &request);
+                let then = Then::new(key, move |result, ctx| self.resume(id, &key, result, ctx));
+                AuthnStep::Call(callout, then)
+            },
+        )
     }
 
     fn session_cache_entries(&self) -> usize {

@@ -486,7 +486,7 @@ impl Authenticate for Introspection {
         };
         let key = self.key(&token, input);
         let cached = self.cache_ttl_ms.is_some();
-        through_cache(ctx, &key, cached, |ctx| {
+        through_cache(ctx, &key, cached, self.target.timeout_ms, |ctx| {
             self.next_call(token, &input.request.authority, key, ctx)
         })
     }

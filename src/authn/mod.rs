@@ -135,11 +135,13 @@ pub fn parse<T: serde::de::DeserializeOwned>(config: serde_json::Value) -> Resul
 }
 
 /// Answers from the session cache when `cached` and it holds the key, parks the request behind
-/// an identical call in flight, or lets this request lead: `lead` says what to call.
+/// an identical call in flight (in this VM or another; `timeout_ms`, the call's timeout, bounds
+/// a wait on another VM's call), or lets this request lead: `lead` says what to call.
 fn through_cache(
     ctx: &mut Ctx<'_>,
     key: &Key,
     cached: bool,
+    timeout_ms: u64,
     lead: impl FnOnce(&mut Ctx<'_>) -> AuthnStep,
 ) -> AuthnStep {
     if !cached {
@@ -148,7 +150,7 @@ fn through_cache(
     match ctx
         .caches
         .sessions
-        .lookup(key, ctx.waiter, ctx.now_ms, ctx.shared)
+        .lookup(key, ctx.waiter, ctx.now_ms, timeout_ms, ctx.shared)
     {
         Lookup::Hit(outcome) => outcome_step(outcome),
         Lookup::Wait => AuthnStep::Wait,

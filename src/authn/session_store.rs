@@ -417,7 +417,7 @@ impl Authenticate for SessionStore {
         }
         let key = self.key(input);
         let cached = self.ttl_ms.is_some() || self.negative_ttl_ms.is_some();
-        through_cache(ctx, &key, cached, |_| {
+        through_cache(ctx, &key, cached, self.target.timeout_ms, |_| {
             let callout = self.callout(input);
             let then = Then::new(key, move |result, ctx| self.resume(&key, result, ctx));
             AuthnStep::Call(callout, then)

@@ -1,5 +1,6 @@
-//! Caches and the per-VM mutable state behind them: the session cache with single-flight and
-//! cross-worker sharing, and the JWKS store. Everything here takes time as an input.
+//! Caches and the per-VM mutable state behind them: the session cache with single-flight (within
+//! a VM and, through an in-flight marker in shared data, across VMs) and cross-worker sharing, and
+//! the JWKS store. Everything here takes time as an input.
 
 pub mod digest;
 pub mod jwks;

@@ -31,6 +31,9 @@ pub trait Host: SharedData {
     /// never be re-entered.
     fn wake(&self, id: u32);
     fn log(&self, level: LogLevel, message: &str);
+    /// Sets the root context's tick period (from any context of the VM); the next tick comes
+    /// one period from now. 0 stops ticking.
+    fn set_tick_period(&self, ms: u64);
     /// Declares filter state key `key` (`wasm.portcullis.<key>`) as a string, once per VM from
     /// the root context's configure. A host that cannot declare it stores bytes.
     fn declare_filter_state(&self, key: &str);

@@ -4,6 +4,7 @@ use super::host::Host;
 use super::in_flight::InFlight;
 use super::metrics::Metrics;
 use super::MAX_CALLOUT_BODY;
+use crate::cache::session::POLL_TICK_MS;
 use crate::filter::Filter;
 use crate::pipeline::decision::Decision;
 use crate::pipeline::{Env, Exchange, VmState};
@@ -168,7 +169,7 @@ impl HttpFilter {
     /// The request is gone; requests parked behind its callout must not wait forever.
     pub fn on_done(&mut self, host: &impl Host) {
         if let Some(exchange) = self.exchange.as_mut() {
-            for id in exchange.abandon() {
+            for id in exchange.abandon(host) {
                 host.wake(id);
             }
         }
@@ -221,6 +222,14 @@ impl HttpFilter {
             }
         }
         self.log_decision(host);
+        // The request parked behind another VM's call: the root's tick polls for its answer.
+        if self
+            .exchange
+            .as_ref()
+            .is_some_and(Exchange::take_poll_wanted)
+        {
+            host.set_tick_period(POLL_TICK_MS);
+        }
         flow
     }
 

@@ -31,7 +31,7 @@ const CALLOUT_RESULTS: [&str; 3] = ["ok", "failed", "timeout"];
 #[derive(Default)]
 struct Published {
     stats: Stats,
-    session: (u64, u64, u64, u64),
+    session: (u64, u64, u64, u64, u64, u64),
     token_evictions: u64,
     jwks: jwks::Counters,
 }
@@ -206,11 +206,21 @@ impl Metrics {
             s.shared_hits,
             s.misses,
             vm.authn.sessions.evictions(),
+            s.shared_waits,
+            s.shared_wait_expiries,
         );
         cache(self, "session", "hit", session.0, last.session.0);
         cache(self, "session", "shared_hit", session.1, last.session.1);
         cache(self, "session", "miss", session.2, last.session.2);
         cache(self, "session", "eviction", session.3, last.session.3);
+        cache(self, "session", "shared_wait", session.4, last.session.4);
+        cache(
+            self,
+            "session",
+            "shared_wait_expired",
+            session.5,
+            last.session.5,
+        );
         let j = vm.jwks.counters;
         let jwks = |this: &Self, result: &str, now: u64, before: u64| {
             this.count(

@@ -1,11 +1,12 @@
 //! The root-context logic: loading the configuration, and the background work of a VM (JWKS
-//! fetches from the tick), through a `Host`.
+//! fetches, and polling for other VMs' session answers, from the tick), through a `Host`.
 
 use super::host::Host;
 use super::http::Loaded;
 use super::in_flight::InFlight;
 use super::metrics::Metrics;
 use crate::cache::jwks::{JwksStore, MAX_JWKS_BYTES};
+use crate::cache::session::{SessionCache, POLL_TICK_MS};
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::log::LogLevel;
 use std::rc::Rc;
@@ -49,6 +50,7 @@ impl RootFilter {
                     ),
                 );
                 JwksStore::prepare(&filter.jwks_sources, host);
+                SessionCache::prepare(host);
                 filter
                     .state_key_names()
                     .for_each(|k| host.declare_filter_state(k));
@@ -61,6 +63,7 @@ impl RootFilter {
                 let loaded = Loaded::with_metrics(filter, Rc::clone(&self.metrics));
                 self.choose_crypto(host, &loaded);
                 self.loaded = Some(loaded);
+                host.set_tick_period(self.tick_period_ms());
                 true
             }
             Err(e) => {
@@ -69,6 +72,7 @@ impl RootFilter {
                     &format!("portcullis: configuration refused: {e}"),
                 );
                 self.loaded = None;
+                host.set_tick_period(0);
                 false
             }
         }
@@ -94,9 +98,11 @@ impl RootFilter {
         loaded.vm.borrow_mut().jwks.crypto = crypto;
     }
 
-    /// The tick period the loaded configuration needs; 0 turns ticking off.
+    /// The tick period the loaded configuration needs; 0 turns ticking off. While requests wait
+    /// on another VM's session call, `POLL_TICK_MS`.
     pub fn tick_period_ms(&self) -> u64 {
         match &self.loaded {
+            Some(l) if l.vm.borrow().authn.sessions.polling() => POLL_TICK_MS,
             Some(l) if !l.filter.jwks_sources.is_empty() => TICK_MS,
             Some(_) => STATS_TICK_MS,
             None => 0,
@@ -127,6 +133,19 @@ impl RootFilter {
             }
         }
         wake.into_iter().for_each(|id| host.wake(id));
+        let polling = loaded.vm.borrow().authn.sessions.polling();
+        if polling {
+            let wake = loaded
+                .vm
+                .borrow_mut()
+                .authn
+                .sessions
+                .poll(host.now_ms(), host);
+            wake.into_iter().for_each(|id| host.wake(id));
+            if !loaded.vm.borrow().authn.sessions.polling() {
+                host.set_tick_period(self.tick_period_ms());
+            }
+        }
         for source in failed {
             self.fetched(host, source, CalloutResult::Failed);
         }

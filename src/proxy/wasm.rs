@@ -41,6 +41,10 @@ proxy_wasm::main! {{
 struct Vm {
     contexts: RefCell<HashMap<u32, Weak<RefCell<HttpFilter>>>>,
     wakes: RefCell<VecDeque<u32>>,
+    /// Which context sent each call in flight. The SDK hands a call's answer to the context
+    /// whose callback was running when the call was sent, which for a woken request is the
+    /// context that woke it (the root's tick, or another request): the answer is passed on.
+    owners: RefCell<HashMap<u32, u32>>,
 }
 
 type Registry = Rc<Vm>;
@@ -93,6 +97,36 @@ impl Vm {
             let _ = hostcalls::set_effective_context(current);
         }
     }
+
+    /// The context that sent call `token`, when it is not `receiver`, the context the SDK
+    /// delivered its answer to.
+    fn owner_other_than(&self, token: u32, receiver: u32) -> Option<u32> {
+        let owner = self.owners.borrow_mut().remove(&token)?;
+        (owner != receiver).then_some(owner)
+    }
+
+    /// Delivers the answer to call `token` to the request that sent it, in its own context.
+    fn pass_answer(
+        self: &Rc<Self>,
+        owner: u32,
+        token: u32,
+        (num_headers, body_size): (usize, usize),
+        current: u32,
+    ) {
+        let target = self.contexts.borrow().get(&owner).and_then(Weak::upgrade);
+        if let Some(target) = target {
+            if hostcalls::set_effective_context(owner).is_ok() {
+                let host = ProxyHost {
+                    id: owner,
+                    registry: Rc::clone(self),
+                };
+                if let Ok(mut inner) = target.try_borrow_mut() {
+                    inner.on_callout_response(&host, token, num_headers, body_size);
+                }
+                let _ = hostcalls::set_effective_context(current);
+            }
+        }
+    }
 }
 
 struct Root {
@@ -108,8 +142,15 @@ impl Context for Root {
         body_size: usize,
         _: usize,
     ) {
-        self.inner
-            .on_callout_response(&self.host, token, num_headers, body_size);
+        let registry = &self.host.registry;
+        match registry.owner_other_than(token, self.host.id) {
+            Some(owner) => {
+                registry.pass_answer(owner, token, (num_headers, body_size), self.host.id)
+            }
+            None => self
+                .inner
+                .on_callout_response(&self.host, token, num_headers, body_size),
+        }
         self.host.registry.run_wakes(self.host.id);
     }
 }
@@ -120,9 +161,7 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let ok = self.inner.configure(&bytes, &self.host);
-        let _ = hostcalls::set_tick_period(Duration::from_millis(self.inner.tick_period_ms()));
-        ok
+        self.inner.configure(&bytes, &self.host)
     }
 
     fn on_tick(&mut self) {
@@ -167,8 +206,16 @@ impl Context for Http {
         body_size: usize,
         _: usize,
     ) {
-        if let Ok(mut inner) = self.inner.try_borrow_mut() {
-            inner.on_callout_response(&self.host, token, num_headers, body_size);
+        let registry = &self.host.registry;
+        match registry.owner_other_than(token, self.host.id) {
+            Some(owner) => {
+                registry.pass_answer(owner, token, (num_headers, body_size), self.host.id)
+            }
+            None => {
+                if let Ok(mut inner) = self.inner.try_borrow_mut() {
+                    inner.on_callout_response(&self.host, token, num_headers, body_size);
+                }
+            }
         }
         self.host.registry.run_wakes(self.host.id);
     }
@@ -182,6 +229,14 @@ impl Context for Http {
             .contexts
             .borrow_mut()
             .remove(&self.host.id);
+        // Calls it sent are answered to nobody now (the SDK may still deliver to another
+        // context, which does not know the token).
+        let id = self.host.id;
+        self.host
+            .registry
+            .owners
+            .borrow_mut()
+            .retain(|_, owner| *owner != id);
         self.host.registry.run_wakes(self.host.id);
         true
     }
@@ -273,14 +328,16 @@ impl Host for ProxyHost {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        hostcalls::dispatch_http_call(
+        let token = hostcalls::dispatch_http_call(
             &callout.cluster,
             headers,
             callout.body.as_deref(),
             Vec::new(),
             Duration::from_millis(callout.timeout_ms),
         )
-        .ok()
+        .ok()?;
+        self.registry.owners.borrow_mut().insert(token, self.id);
+        Some(token)
     }
 
     fn callout_result(&self, num_headers: usize, body_size: usize) -> CalloutResult {
@@ -332,6 +389,11 @@ impl Host for ProxyHost {
 
     fn wake(&self, id: u32) {
         self.registry.wakes.borrow_mut().push_back(id);
+    }
+
+    /// Envoy restarts the root context's timer with the new period, whichever context asks.
+    fn set_tick_period(&self, ms: u64) {
+        let _ = hostcalls::set_tick_period(Duration::from_millis(ms));
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -130,6 +130,7 @@ impl Host for FakeHost<'_> {
     fn wake(&self, id: u32) {
         self.vm.wakes.borrow_mut().push_back(id);
     }
+    fn set_tick_period(&self, _: u64) {}
     fn log(&self, _: LogLevel, _: &str) {}
     fn declare_filter_state(&self, key: &str) {
         assert_eq!(

@@ -279,13 +279,25 @@ impl Exchange {
         }
     }
 
-    /// The request is going away: if others wait on its callout, they must be woken.
-    pub fn abandon(&mut self) -> Vec<u32> {
+    /// Whether a request of this VM has just started waiting on another VM's call, so the root
+    /// context must tick fast to poll for its answer (true once per such start).
+    pub fn take_poll_wanted(&self) -> bool {
+        self.vm.borrow_mut().authn.sessions.take_poll_wanted()
+    }
+
+    /// The request is going away: if others wait on its callout, they must be woken (and its
+    /// in-flight marker in shared data cleared).
+    pub fn abandon(&mut self, shared: &dyn SharedData) -> Vec<u32> {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Calling {
                 then: Resume::Authn { then, .. },
                 ..
-            } => self.vm.borrow_mut().authn.sessions.abandon(&then.leads),
+            } => self
+                .vm
+                .borrow_mut()
+                .authn
+                .sessions
+                .abandon(&then.leads, shared),
             _ => Vec::new(),
         }
     }

@@ -554,6 +554,60 @@ fn two_vms_share_sessions_and_cas_lets_one_write_win() {
 }
 
 #[test]
+fn two_vms_missing_one_session_at_once_make_one_call() {
+    let shared: Arc<Mutex<SharedData>> = Arc::default();
+    let (mut a, base_a) = play2_vm(Arc::clone(&shared));
+    let (mut b, base_b) = play2_vm(Arc::clone(&shared));
+    let slow_tick = b.tick_period_ms();
+    a.send(REQ, cookie_request("burst")).unwrap();
+    assert_eq!(a.calls().len(), base_a + 1, "a leads");
+    b.send(REQ, cookie_request("burst")).unwrap();
+    b.send(REQ + 1, cookie_request("burst")).unwrap();
+    assert_eq!(b.calls().len(), base_b, "b waits on a's marker");
+    assert_eq!(b.tick_period_ms(), 10, "b polls on a fast tick");
+    b.tick().unwrap();
+    assert!(
+        matches!(ending(&b, REQ), Ending::Stuck(_)),
+        "still in flight"
+    );
+    let token = a.calls()[base_a].token;
+    a.answer(token, whoami("f-1")).unwrap();
+    assert_eq!(user(&a, REQ).as_deref(), Some("f-1"));
+    b.set_now_ms(NOW + 20);
+    b.tick().unwrap();
+    assert_eq!(user(&b, REQ).as_deref(), Some("f-1"));
+    assert_eq!(user(&b, REQ + 1).as_deref(), Some("f-1"));
+    assert_eq!(b.calls().len(), base_b, "b never asked");
+    assert_eq!(b.tick_period_ms(), slow_tick, "back to the usual tick");
+}
+
+#[test]
+fn a_wait_on_another_vm_ends_at_the_bound_and_the_vm_asks_itself() {
+    let shared: Arc<Mutex<SharedData>> = Arc::default();
+    let (mut a, base_a) = play2_vm(Arc::clone(&shared));
+    let (mut b, base_b) = play2_vm(Arc::clone(&shared));
+    a.send(REQ, cookie_request("hung")).unwrap();
+    assert_eq!(a.calls().len(), base_a + 1);
+    b.send(REQ, cookie_request("hung")).unwrap();
+    b.send(REQ + 1, cookie_request("hung")).unwrap();
+    b.set_now_ms(NOW + 999);
+    b.tick().unwrap();
+    assert_eq!(b.calls().len(), base_b, "within the bound");
+    b.set_now_ms(NOW + 1_000);
+    b.tick().unwrap();
+    assert_eq!(
+        b.calls().len(),
+        base_b + 1,
+        "one call for both of b's requests"
+    );
+    // Sent from the tick: its answer must still reach the request that sent it.
+    let token = b.calls()[base_b].token;
+    b.answer(token, whoami("h-1")).unwrap();
+    assert_eq!(user(&b, REQ).as_deref(), Some("h-1"));
+    assert_eq!(user(&b, REQ + 1).as_deref(), Some("h-1"));
+}
+
+#[test]
 fn a_bad_configuration_returns_false_and_says_why() {
     let mut vm = Vm::new(plugin(), Arc::default(), NOW).unwrap();
     assert!(!vm.configure(b"access_rules: [ {").unwrap());
@@ -771,4 +825,49 @@ fn filter_state_raw(vm: &Vm, id: u32) -> Vec<(String, Vec<u8>)> {
     vm.stream(id)
         .map(|s| s.filter_state.clone())
         .unwrap_or_default()
+}
+
+/// keto.yaml with two requests for one session: the second waits on the first's whoami, is
+/// woken by its answer and sends its own Keto check from inside the first's callback. Returns the
+/// VM and the tokens of the two Keto checks (the waker's, the woken request's).
+fn woken_request_with_its_own_call() -> (Vm, u32, u32) {
+    let config = std::fs::read(scenario::root().join("filter-config/keto.yaml")).unwrap();
+    let mut vm = vm_with(&config, Arc::default(), NOW);
+    let request = vec![
+        (":method".to_string(), b"GET".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        (":authority".into(), b"files.example.com".to_vec()),
+        (":path".into(), b"/files/doc".to_vec()),
+        ("cookie".into(), b"ory_kratos_session=k".to_vec()),
+    ];
+    vm.send(REQ, request.clone()).unwrap();
+    vm.send(REQ + 1, request).unwrap();
+    assert_eq!(vm.calls().len(), 1, "one whoami");
+    let token = vm.calls()[0].token;
+    vm.answer(token, whoami("u")).unwrap();
+    assert_eq!(vm.calls().len(), 3, "a Keto check each");
+    let (waker, woken) = (vm.calls()[1].token, vm.calls()[2].token);
+    (vm, waker, woken)
+}
+
+#[test]
+fn a_woken_request_gets_the_answer_to_its_own_call() {
+    let (mut vm, waker, woken) = woken_request_with_its_own_call();
+    let allowed = ok(br#"{"allowed":true}"#.to_vec());
+    vm.answer(waker, allowed.clone()).unwrap();
+    assert!(matches!(ending(&vm, REQ), Ending::Forward(_)));
+    // The SDK delivers it to the waker's context, which passes it on.
+    vm.answer(woken, allowed).unwrap();
+    assert!(matches!(ending(&vm, REQ + 1), Ending::Forward(_)));
+}
+
+#[test]
+#[ignore = "known: the SDK drops an answer whose call was sent from another context's callback once that context is deleted"]
+fn a_woken_request_gets_the_answer_to_its_own_call_after_its_waker_is_gone() {
+    let (mut vm, waker, woken) = woken_request_with_its_own_call();
+    let allowed = ok(br#"{"allowed":true}"#.to_vec());
+    vm.answer(waker, allowed.clone()).unwrap();
+    vm.done(REQ).unwrap();
+    vm.answer(woken, allowed).unwrap();
+    assert!(matches!(ending(&vm, REQ + 1), Ending::Forward(_)));
 }
