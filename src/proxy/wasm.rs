@@ -5,6 +5,13 @@
 //! entry point drains the queue (`Vm::run_wakes`) after its own context's borrow is released.
 //! So no `RefCell` borrow is held while another request's pipeline runs, and a woken request is
 //! never found busy.
+//!
+//! Calls and their answers: the SDK files each call under the context whose callback is running
+//! when it is sent, hands the answer to that context, and drops it once that context is gone.
+//! So the calls a woken request sends are sent while the root context's callback runs (an HTTP
+//! callback drains its wakes through the SDK's own queue-ready entry point, `Vm::wake_from`):
+//! the root lives as long as the VM, and passes each answer to the request that sent the call
+//! (`Vm::owners`).
 
 use super::host::{Host, MetricKind};
 use super::http::{Flow, HttpFilter};
@@ -30,7 +37,10 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
         Box::new(Root {
             inner: RootFilter::default(),
-            host: ProxyHost { id: context_id, registry: Rc::default() },
+            host: ProxyHost { id: context_id, registry: Rc::new(Vm {
+                root: std::cell::Cell::new(Some(context_id)),
+                ..Vm::default()
+            }) },
         })
     });
 }}
@@ -45,7 +55,13 @@ struct Vm {
     /// whose callback was running when the call was sent, which for a woken request is the
     /// context that woke it (the root's tick, or another request): the answer is passed on.
     owners: RefCell<HashMap<u32, u32>>,
+    /// The root context's id, once the SDK has created it.
+    root: std::cell::Cell<Option<u32>>,
 }
+
+/// The queue id `Vm::wake_from` notifies the root context with. portcullis registers no shared
+/// queue, so the proxy itself never calls `on_queue_ready`.
+const WAKE_QUEUE: u32 = 0;
 
 type Registry = Rc<Vm>;
 
@@ -95,6 +111,27 @@ impl Vm {
         }
         if ran > 0 {
             let _ = hostcalls::set_effective_context(current);
+        }
+    }
+
+    /// Runs the wakes an HTTP context's callback queued, from the root context: the SDK's
+    /// exported `proxy_on_queue_ready`, entered from here, makes the root the running context
+    /// (so it files the woken requests' calls under the root, which outlives every request)
+    /// and calls `Root::on_queue_ready`, which runs them. Never from a root callback: the SDK
+    /// holds its roots borrowed then (those run their wakes directly).
+    fn wake_from(self: &Rc<Self>, current: u32) {
+        if self.wakes.borrow().is_empty() {
+            return;
+        }
+        match self.root.get() {
+            Some(root) => {
+                // SAFETY: an exported function of this module (the SDK's dispatcher entry
+                // point), called with no borrow of ours held; it only borrows the SDK's roots,
+                // which no HTTP callback holds.
+                unsafe { proxy_on_queue_ready(root, WAKE_QUEUE) };
+                let _ = hostcalls::set_effective_context(current);
+            }
+            None => self.run_wakes(current),
         }
     }
 
@@ -156,6 +193,12 @@ impl Context for Root {
 }
 
 impl RootContext for Root {
+    fn on_queue_ready(&mut self, queue: u32) {
+        if queue == WAKE_QUEUE {
+            self.host.registry.run_wakes(self.host.id);
+        }
+    }
+
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
             .ok()
@@ -217,7 +260,7 @@ impl Context for Http {
                 }
             }
         }
-        self.host.registry.run_wakes(self.host.id);
+        self.host.registry.wake_from(self.host.id);
     }
 
     fn on_done(&mut self) -> bool {
@@ -237,7 +280,7 @@ impl Context for Http {
             .owners
             .borrow_mut()
             .retain(|_, owner| *owner != id);
-        self.host.registry.run_wakes(self.host.id);
+        self.host.registry.wake_from(self.host.id);
         true
     }
 }
@@ -253,7 +296,7 @@ impl HttpContext for Http {
             }
             Err(_) => Flow::Pause,
         };
-        self.host.registry.run_wakes(self.host.id);
+        self.host.registry.wake_from(self.host.id);
         action(flow)
     }
 
@@ -264,7 +307,7 @@ impl HttpContext for Http {
             Ok(mut inner) => inner.on_request_body(&self.host, body_size, end_of_stream),
             Err(_) => Flow::Pause,
         };
-        self.host.registry.run_wakes(self.host.id);
+        self.host.registry.wake_from(self.host.id);
         action(flow)
     }
 }
@@ -501,6 +544,11 @@ fn call_foreign(function: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> 
         1 => Err(HostError::NotFound),
         other => Err(HostError::Failed(other)),
     }
+}
+
+// Defined in this module by the SDK (its dispatcher's entry point), not imported.
+extern "C" {
+    fn proxy_on_queue_ready(context_id: u32, queue_id: u32);
 }
 
 #[allow(clashing_extern_declarations)] // the SDK declares it returning its `Status` enum

@@ -862,7 +862,6 @@ fn a_woken_request_gets_the_answer_to_its_own_call() {
 }
 
 #[test]
-#[ignore = "known: the SDK drops an answer whose call was sent from another context's callback once that context is deleted"]
 fn a_woken_request_gets_the_answer_to_its_own_call_after_its_waker_is_gone() {
     let (mut vm, waker, woken) = woken_request_with_its_own_call();
     let allowed = ok(br#"{"allowed":true}"#.to_vec());
