@@ -43,14 +43,32 @@ pub struct RawConfig {
     pub version: Value,
 }
 
-/// What the Envoy filter around portcullis is set to do; portcullis cannot ask Envoy.
-#[derive(Debug, Deserialize, Default)]
+/// What the Envoy filter around portcullis is set to do (portcullis cannot ask Envoy), and what
+/// of Envoy's it may use.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvoySection {
     /// Mirrors the wasm filter's `allow_on_headers_stop_iteration` (Envoy ≥ 1.35): the
     /// request body reaches the filter before the headers go upstream.
     #[serde(default)]
     pub allow_on_headers_stop_iteration: bool,
+    /// Whether signatures may go to the proxy's own crypto (Envoy's `verify_signature` and
+    /// `sign`) when its known-answer probe passes; `false` keeps every signature in Rust.
+    #[serde(default = "yes")]
+    pub host_crypto: bool,
+}
+
+impl Default for EnvoySection {
+    fn default() -> Self {
+        EnvoySection {
+            allow_on_headers_stop_iteration: false,
+            host_crypto: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize, Default)]

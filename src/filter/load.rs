@@ -183,6 +183,7 @@ fn compile(raw: RawConfig) -> Result<Filter, ConfigError> {
         jwks_endpoint,
     );
     filter.state_keys = state_keys;
+    filter.host_crypto = raw.envoy.host_crypto;
     Ok(filter)
 }
 

@@ -48,6 +48,8 @@ pub struct Filter {
     pub reads_remote_ip: bool,
     /// `filter_state`: the operator's keys, set on allowed requests beside the built-in ones.
     pub state_keys: Vec<StateKey>,
+    /// `envoy.host_crypto`: signatures may go to the proxy's crypto.
+    pub host_crypto: bool,
 }
 
 impl Filter {
@@ -77,6 +79,7 @@ impl Filter {
             jwks_endpoint: jwks_endpoint.filter(|p| signs && !p.is_empty()),
             reads_remote_ip,
             state_keys: Vec::new(),
+            host_crypto: true,
         }
     }
 

@@ -7,6 +7,7 @@ use super::in_flight::InFlight;
 use super::metrics::Metrics;
 use crate::cache::jwks::{JwksStore, MAX_JWKS_BYTES};
 use crate::cache::session::{SessionCache, POLL_TICK_MS};
+use crate::jose::crypto::Backend;
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::log::LogLevel;
 use std::rc::Rc;
@@ -80,8 +81,17 @@ impl RootFilter {
 
     /// Probes the host's crypto once per configuration, and tells which backend won.
     fn choose_crypto(&self, host: &impl Host, loaded: &Loaded) {
-        let (crypto, why) = host.crypto();
+        // Turned off, the host is not even probed.
+        let on = loaded.filter.host_crypto;
+        let (crypto, why) = if on {
+            host.crypto()
+        } else {
+            (Backend::rust(), None)
+        };
         let message = match &why {
+            None if !on => {
+                "portcullis: signatures: rust backend (envoy.host_crypto is false)".into()
+            }
             None => format!("portcullis: signatures: {} backend", crypto.name()),
             Some(e) if e.is_not_found() => format!(
                 "portcullis: signatures: {} backend (the host has no verify_signature)",

@@ -10,7 +10,7 @@ import urllib.request
 import jwt
 import pytest
 
-from conftest import request, serve, start_envoy, upstream_saw
+from conftest import ROOT, request, serve, start_envoy, upstream_saw
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,18 @@ def idp():
     yield from serve("oauth2.py")
 
 
-@pytest.fixture(scope="module")
-def envoy(upstream, idp):
-    with start_envoy("filter-config/oauth2.yaml", upstream, authz_port=idp,
+@pytest.fixture(scope="module", params=["host", "rust"])
+def envoy(request, upstream, idp):  # pytest's `request` here, not conftest's helper
+    """Every test twice: id_token signed by Envoy's `sign`, then in Rust (`envoy.host_crypto:
+    false`, as on a proxy without it)."""
+    text = (ROOT / "filter-config/oauth2.yaml").read_text()
+    if request.param == "rust":
+        text = text.replace("  allow_on_headers_stop_iteration: true\n",
+                            "  allow_on_headers_stop_iteration: true\n  host_crypto: false\n", 1)
+    with start_envoy(text, upstream, authz_port=idp,
                      wasm_options={"allow_on_headers_stop_iteration": True}) as e:
+        stats = e.stats("portcullis_crypto_backend")
+        assert f"backend=.={request.param};.;portcullis_crypto_backend: 1" in stats, stats
         yield e
 
 

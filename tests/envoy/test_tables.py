@@ -67,10 +67,20 @@ def load_tables():
     return [(p.stem, yaml.safe_load(p.read_text())) for p in sorted(SCENARIOS.glob("*.yaml"))]
 
 
-TABLES = load_tables()
-BY_NAME = {t["name"]: t for _, t in TABLES}
-# What ran and what was skipped, per table, for the terminal summary (conftest.py).
-COUNTS = {t["name"]: Counter() for _, t in TABLES}
+def signs_or_verifies(table):
+    """Whether the table's rules check or make signatures (`jwt`, `id_token`)."""
+    text = config_text(table) or ""
+    return "config_error" not in table and ("jwt" in text or "id_token" in text)
+
+
+def with_rust_crypto(table):
+    """The table again with `envoy.host_crypto: false`: every signature in Rust, as on a proxy
+    without Envoy's `verify_signature` and `sign`."""
+    config = parsed_config(table)
+    config["envoy"] = {**(config.get("envoy") or {}), "host_crypto": False}
+    derived = {k: v for k, v in table.items() if k != "config_file"}
+    derived.update(name=f"{table['name']} [rust crypto]", base=table["name"], config=config, crypto="rust")
+    return derived
 
 
 def config_text(table):
@@ -86,6 +96,14 @@ def parsed_config(table):
     except yaml.YAMLError:
         return {}
     return config if isinstance(config, dict) else {}
+
+
+TABLES = load_tables()
+# The tables whose rules check or make signatures run a second time with the Rust backend.
+TABLES += [(stem, with_rust_crypto(t)) for stem, t in list(TABLES) if signs_or_verifies(t)]
+BY_NAME = {t["name"]: t for _, t in TABLES}
+# What ran and what was skipped, per table, for the terminal summary (conftest.py).
+COUNTS = {t["name"]: Counter() for _, t in TABLES}
 
 
 def cluster_names(table):
@@ -168,6 +186,9 @@ class Tier:
         self.dirty = False
         self.sent = 0
         COUNTS[table["name"]]["starts"] += 1
+        backend = table.get("crypto", "host")
+        assert f"backend=.={backend};.;portcullis_crypto_backend: 1" in self.envoy.stats("portcullis_crypto_backend"), \
+            f"not the {backend} crypto backend"
         if background:
             deadline = time.time() + 10
             while self.scripted.calls()["background"] == 0:
@@ -363,7 +384,7 @@ CASES = [(t["name"], c["name"]) for _, t in TABLES for c in t.get("cases", [])]
 def test_case(tier, scripted, table_name, case_name):
     table = BY_NAME[table_name]
     case = next(c for c in table["cases"] if c["name"] == case_name)
-    reason = SKIP.get((table_name, case_name))
+    reason = SKIP.get((table.get("base", table_name), case_name))
     if reason:
         COUNTS[table_name]["skipped"] += 1
         pytest.skip(reason)

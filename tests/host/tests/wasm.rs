@@ -378,6 +378,23 @@ fn the_host_crypto_verifies_rs_and_es_and_rust_the_rest() {
     }
 }
 
+/// `envoy.host_crypto: false` keeps signatures in Rust on a host that has the functions, and
+/// does not even probe them.
+#[test]
+fn host_crypto_false_keeps_signatures_in_rust_without_probing() {
+    let config = String::from_utf8(play(3)).expect("utf-8") + "\nenvoy: {host_crypto: false}\n";
+    let vm = vm_with_crypto(config.as_bytes(), Arc::default(), NOW, HostCrypto::With);
+    assert_eq!(vm.foreign_calls(), 0, "probed");
+    assert_eq!(
+        vm.metric("backend=.=rust;.;portcullis_crypto_backend"),
+        Some(1)
+    );
+    assert!(vm
+        .logs()
+        .iter()
+        .any(|(_, l)| l.contains("rust backend (envoy.host_crypto is false)")));
+}
+
 #[test]
 fn the_module_imports_only_what_envoy_provides() {
     const WASI: &[&str] = &[
