@@ -6,6 +6,7 @@ pub mod digest;
 pub mod jwks;
 pub mod lru;
 pub mod session;
+mod slot;
 pub mod weigh;
 
 /// The proxy's shared key-value store (proxy-wasm shared data): one per VM id, visible to every
