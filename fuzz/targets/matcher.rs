@@ -1,5 +1,6 @@
 //! Rule patterns and the matcher: `strategy-byte pattern \0 subject \0 method`. The indexed
-//! matcher agrees with the pattern alone, and a match's capture groups come from the subject.
+//! matcher agrees with the pattern alone, its groups are the pattern's own captures, and a
+//! match's capture groups come from the subject.
 //! A pattern with lookaround answers as a backtracking engine (fancy-regex) does, captures
 //! included, on ASCII subjects (where `\d`, `\w` and `\s` mean the same to both).
 
@@ -43,12 +44,19 @@ pub fn matcher(data: &[u8]) {
     };
     let single = pattern.matches("GET", subject);
     let m = Matcher::new(strategy, vec![pattern.clone()], [url.as_str()].into_iter());
-    let found = m.find("GET", subject);
+    let (found, captures) = m.locate("GET", subject);
     assert_eq!(
         matches!(found, Found::One(0)),
         single,
         "index and pattern disagree on {url:?} / {subject:?}"
     );
+    // The groups of the one search that matched are the pattern's own captures.
+    let own = if single {
+        pattern.captures(subject)
+    } else {
+        Vec::new()
+    };
+    assert_eq!(captures, own, "{url:?} on {subject:?}: locate's groups");
     assert!(!matches!(found, Found::Many), "one rule matched twice");
     let looks = split(url).is_ok_and(|parts| has_lookaround(&parts));
     let compare = looks && strategy == Strategy::Regexp && subject.is_ascii();
