@@ -263,13 +263,13 @@ impl SessionCache {
         Lookup::Wait
     }
 
-    /// Hands `outcome` to parked requests that found it some other way than the call.
-    fn wake_all(&mut self, key: &Key, waiters: Vec<u32>, outcome: &Outcome, now_ms: u64) {
+    /// Keeps `outcome` for the parked `waiters` to collect when they are woken.
+    fn hand_over(&mut self, key: &Key, waiters: Vec<u32>, outcome: Outcome, now_ms: u64) {
         if !waiters.is_empty() {
             self.flights.insert(
                 *key,
                 Flight::Done {
-                    outcome: outcome.clone(),
+                    outcome,
                     waiters,
                     at_ms: now_ms,
                 },
@@ -306,16 +306,7 @@ impl SessionCache {
             }
             _ => Vec::new(),
         };
-        if !waiters.is_empty() {
-            self.flights.insert(
-                *key,
-                Flight::Done {
-                    outcome,
-                    waiters: waiters.clone(),
-                    at_ms: now_ms,
-                },
-            );
-        }
+        self.hand_over(key, waiters.clone(), outcome, now_ms);
         waiters
     }
 
@@ -382,7 +373,7 @@ impl SessionCache {
                 Some((outcome, expires_ms)) => {
                     self.stats.shared_hits += 1;
                     self.lru.insert(key, outcome.clone(), expires_ms);
-                    self.wake_all(&key, waiters, &outcome, now_ms);
+                    self.hand_over(&key, waiters, outcome, now_ms);
                 }
                 None if now_ms >= until_ms => self.stats.shared_wait_expiries += 1,
                 None => {}

@@ -38,17 +38,13 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
         Box::new(Root {
             inner: RootFilter::default(),
-            host: ProxyHost { id: context_id, registry: Rc::new(Vm {
-                root: std::cell::Cell::new(Some(context_id)),
-                ..Vm::default()
-            }) },
+            host: ProxyHost { id: context_id, registry: Rc::new(Vm::new(context_id)) },
         })
     });
 }}
 
 /// What the VM's contexts share: the live HTTP contexts by id, so one request (or the root's
 /// tick) can wake another, and the wakes queued by the callback in progress.
-#[derive(Default)]
 struct Vm {
     contexts: RefCell<HashMap<u32, Weak<RefCell<HttpFilter>>>>,
     wakes: RefCell<VecDeque<u32>>,
@@ -56,8 +52,8 @@ struct Vm {
     /// whose callback was running when the call was sent, which for a woken request is the
     /// context that woke it (the root's tick, or another request): the answer is passed on.
     owners: RefCell<HashMap<u32, u32>>,
-    /// The root context's id, once the SDK has created it.
-    root: std::cell::Cell<Option<u32>>,
+    /// The root context's id: the registry is made with it.
+    root: u32,
 }
 
 /// The queue id `Vm::wake_from` notifies the root context with. portcullis registers no shared
@@ -71,6 +67,15 @@ type Registry = Rc<Vm>;
 const MAX_WAKES_PER_CALLBACK: usize = 100_000;
 
 impl Vm {
+    fn new(root: u32) -> Vm {
+        Vm {
+            contexts: RefCell::default(),
+            wakes: RefCell::default(),
+            owners: RefCell::default(),
+            root,
+        }
+    }
+
     /// Runs the queued wakes, each in its own context, then restores `current` as the
     /// effective context. Called at the end of every entry point, with no borrow held.
     fn run_wakes(self: &Rc<Self>, current: u32) {
@@ -124,13 +129,8 @@ impl Vm {
         if self.wakes.borrow().is_empty() {
             return;
         }
-        match self.root.get() {
-            Some(root) => {
-                raw_abi::queue_ready(root, WAKE_QUEUE);
-                let _ = hostcalls::set_effective_context(current);
-            }
-            None => self.run_wakes(current),
-        }
+        raw_abi::queue_ready(self.root, WAKE_QUEUE);
+        let _ = hostcalls::set_effective_context(current);
     }
 
     /// The context that sent call `token`, when it is not `receiver`, the context the SDK

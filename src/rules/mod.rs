@@ -230,12 +230,26 @@ impl Matcher {
     /// Finds the single rule whose pattern matches; Oathkeeper has no precedence, so two
     /// matches are an error, not a choice.
     pub fn find(&self, method: &str, subject: &str) -> Found {
-        self.locate(method, subject).0
+        self.search(method, subject).0
     }
 
     /// As `find`, with the matching rule's capture groups. Each candidate's pattern runs once:
     /// the groups come from the search that matched.
     pub fn locate(&self, method: &str, subject: &str) -> (Found, Vec<String>) {
+        let (found, searched, spans) = self.search(method, subject);
+        let captures = match found {
+            Found::One(i) => self
+                .patterns
+                .get(i)
+                .map(|p| p.captures_after(searched, subject, &spans))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        (found, captures)
+    }
+
+    /// Every candidate searched once; with the first match, how it matched and its spans.
+    fn search(&self, method: &str, subject: &str) -> (Found, Searched, Vec<(usize, usize)>) {
         let mut found = Found::None;
         let (mut spans, mut first) = (Vec::new(), (Searched::No, Vec::new()));
         self.index.candidates(subject, |i| {
@@ -258,15 +272,7 @@ impl Matcher {
             };
             found != Found::Many
         });
-        let captures = match (found, first) {
-            (Found::One(i), (searched, spans)) => self
-                .patterns
-                .get(i)
-                .map(|p| p.captures_after(searched, subject, &spans))
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        (found, captures)
+        (found, first.0, first.1)
     }
 
     pub fn get(&self, rule: usize) -> Option<&Pattern> {
