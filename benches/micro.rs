@@ -123,7 +123,7 @@ fn ops() -> Vec<(&'static str, Op)> {
         }),
     ));
     let play1 = std::fs::read("filter-config/play1.yaml").unwrap();
-    let loaded = portcullis::proxy::http::Loaded::new(portcullis::filter::load(&play1).unwrap());
+    let loaded = portcullis::context::http::Loaded::new(portcullis::filter::load(&play1).unwrap());
     let request: Vec<(String, Vec<u8>)> = vec![
         (":authority".into(), b"echo.example.com".to_vec()),
         (":path".into(), b"/api/bench".to_vec()),
@@ -202,7 +202,7 @@ fn main() {
 fn jwt_ops() -> Vec<(&'static str, Op)> {
     const NOW_MS: u64 = 1_700_000_000_000;
     let play3 = std::fs::read("filter-config/play3.yaml").unwrap();
-    let loaded = portcullis::proxy::http::Loaded::new(portcullis::filter::load(&play3).unwrap());
+    let loaded = portcullis::context::http::Loaded::new(portcullis::filter::load(&play3).unwrap());
     let jwks = std::fs::read("tests/keys/jwks.json").unwrap();
     loaded.vm.borrow_mut().jwks.on_fetched(
         &loaded.filter.jwks_sources,

@@ -6,8 +6,8 @@ mod common;
 
 use common::scenario::{self, Ending, SeenCallout};
 use common::world::{forwarded_user, ok, Ctx, FakeHost, Store, Vm, NOW};
-use portcullis::proxy::http::{Flow, HttpFilter};
-use portcullis::proxy::root::RootFilter;
+use portcullis::context::http::{Flow, HttpFilter};
+use portcullis::context::root::RootFilter;
 use portcullis::vocab::callout::CalloutResult;
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -3,9 +3,9 @@
 //! decision logic; the filter's own `HttpFilter` and `RootFilter` run against it.
 
 use portcullis::cache::SharedData;
+use portcullis::context::host::{Host, MetricKind};
 use portcullis::jose::crypto::{Backend, ProbeError};
 use portcullis::pipeline::VmState;
-use portcullis::proxy::host::{Host, MetricKind};
 use portcullis::vocab::callout::{Callout, CalloutResult};
 use portcullis::vocab::effect::Reply;
 use portcullis::vocab::log::LogLevel;

@@ -3,7 +3,7 @@
 //! not spoken here (no TLS crate in this workspace): an `https` callout is reported as not
 //! performed, so answer it with `--answer`, or reach it through a plain-http port-forward.
 
-use portcullis::proxy::MAX_CALLOUT_BODY;
+use portcullis::context::MAX_CALLOUT_BODY;
 use portcullis::vocab::callout::{Callout, CalloutResult};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

@@ -4,10 +4,10 @@
 
 use super::scenario::Ending;
 use portcullis::cache::SharedData;
+use portcullis::context::host::{Host, MetricKind};
+use portcullis::context::http::{Flow, HttpFilter};
+use portcullis::context::root::RootFilter;
 use portcullis::jose::crypto::{Backend, ProbeError};
-use portcullis::proxy::host::{Host, MetricKind};
-use portcullis::proxy::http::{Flow, HttpFilter};
-use portcullis::proxy::root::RootFilter;
 use portcullis::vocab::callout::{Callout, CalloutResult};
 use portcullis::vocab::effect::Reply;
 use portcullis::vocab::log::LogLevel;

@@ -1,5 +1,7 @@
-//! Binds the adapter to the proxy-wasm ABI. Only raw `hostcalls` are used: the SDK's trait
-//! helpers unwrap host errors, and a panic here would trap the VM.
+//! The proxy-wasm binding: the context logic (`crate::context`) bound to the proxy-wasm ABI, for
+//! the `.wasm` (Envoy's wasm filter, Istio's `WasmPlugin`, Envoy Gateway's wasm extension). Only
+//! raw `hostcalls` are used: the SDK's trait helpers unwrap host errors, and a panic here would
+//! trap the VM.
 //!
 //! No callback runs another context's logic on its stack: `Host::wake` only queues, and every
 //! entry point drains the queue (`Vm::run_wakes`) after its own context's borrow is released.
@@ -13,12 +15,13 @@
 //! the root lives as long as the VM, and passes each answer to the request that sent the call
 //! (`Vm::owners`).
 
-use super::host::{Host, MetricKind};
-use super::http::{Flow, HttpFilter};
-use super::raw_abi;
-use super::root::RootFilter;
-use super::MAX_CALLOUT_BODY;
+mod raw_abi;
+
 use crate::cache::SharedData;
+use crate::context::host::{Host, MetricKind};
+use crate::context::http::{Flow, HttpFilter};
+use crate::context::root::RootFilter;
+use crate::context::MAX_CALLOUT_BODY;
 use crate::jose::crypto::{self, Backend, ProbeError};
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::effect::{Reply, FILTER_STATE_NAMESPACE};

@@ -1,6 +1,6 @@
 //! The ABI calls the binding makes without the SDK: the SDK's wrappers panic (a trap) on a
-//! status they do not list, and it has no call for entering its own dispatcher. Only the ABI
-//! binding (`wasm.rs`) uses these.
+//! status they do not list, and it has no call for entering its own dispatcher. Only this
+//! binding uses these.
 
 use crate::jose::crypto::{Foreign, HostError};
 
