@@ -113,7 +113,7 @@ fn ops() -> Vec<(&'static str, Op)> {
     assert_eq!(cache.lookup(&key, 1, 0, 2_000, &NoShared), Lookup::Lead);
     let outcome = Outcome::Session {
         subject: "5ff66179-c240-4703-b0d8-494592cefff5".into(),
-        extra: Rc::new(serde_json::json!({"identity": {"id": "x"}})),
+        extra: std::sync::Arc::new(serde_json::json!({"identity": {"id": "x"}})),
     };
     cache.complete(&key, outcome, Some(u64::MAX), 0, &NoShared);
     ops.push((
@@ -140,7 +140,7 @@ fn ops() -> Vec<(&'static str, Op)> {
         "pipeline_play1_request",
         Box::new(move || {
             let mut ex = portcullis::pipeline::Exchange::new(
-                Rc::clone(&loaded.filter),
+                std::sync::Arc::clone(&loaded.filter),
                 Rc::clone(&loaded.vm),
                 1,
             );
@@ -244,7 +244,7 @@ fn jwt_ops() -> Vec<(&'static str, Op)> {
     ];
     let run = move || {
         let mut ex = portcullis::pipeline::Exchange::new(
-            Rc::clone(&loaded.filter),
+            std::sync::Arc::clone(&loaded.filter),
             Rc::clone(&loaded.vm),
             1,
         );

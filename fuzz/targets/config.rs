@@ -16,7 +16,7 @@ pub fn config(data: &[u8]) {
         assert_eq!(a.to_string(), b.to_string());
     }
     let Ok(filter) = first else { return };
-    let mut ex = Exchange::new(std::rc::Rc::new(filter));
+    let mut ex = Exchange::new(std::sync::Arc::new(filter));
     let effects = ex.start(get("http", "echo.example.com", "/", &[]));
     assert!(
         effects.iter().any(|e| matches!(

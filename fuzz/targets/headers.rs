@@ -10,7 +10,7 @@ use portcullis::filter::Filter;
 use portcullis::vocab::callout::CalloutResult;
 use portcullis::vocab::cookies::{cookie, cookies};
 use portcullis::vocab::request::Headers;
-use std::rc::Rc;
+use std::sync::Arc;
 
 const CONFIG: &str = r#"
 access_rules:
@@ -46,7 +46,7 @@ clusters: { "http://kratos-public.auth": kratos }
 "#;
 
 thread_local! {
-    static FILTER: Rc<Filter> = load(CONFIG);
+    static FILTER: Arc<Filter> = load(CONFIG);
 }
 
 pub fn headers(data: &[u8]) {
@@ -78,7 +78,7 @@ pub fn headers(data: &[u8]) {
     );
 
     let session = cookie(&h, "ory_kratos_session").is_some();
-    let mut ex = Exchange::new(FILTER.with(Rc::clone));
+    let mut ex = Exchange::new(FILTER.with(Arc::clone));
     let request = get(
         "http",
         "echo.example.com",

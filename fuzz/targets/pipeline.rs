@@ -8,7 +8,7 @@ use portcullis::vocab::callout::{Callout, CalloutResult};
 use portcullis::vocab::effect::Effect;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// 2024-06-01T00:00:00Z: a fixed clock keeps every run reproducible.
 pub const NOW_MS: u64 = 1_717_200_000_000;
@@ -33,9 +33,9 @@ impl SharedData for Store {
 }
 
 /// A configuration the target relies on, loaded once per thread.
-pub fn load(yaml: &str) -> Rc<Filter> {
+pub fn load(yaml: &str) -> Arc<Filter> {
     match portcullis::filter::load(yaml.as_bytes()) {
-        Ok(f) => Rc::new(f),
+        Ok(f) => Arc::new(f),
         Err(e) => panic!("the target's own configuration is refused: {e}"),
     }
 }
@@ -63,15 +63,15 @@ pub fn get(
 
 /// One VM with its state; requests run one after another against it.
 pub struct Exchange {
-    filter: Rc<Filter>,
-    vm: Rc<RefCell<VmState>>,
+    filter: Arc<Filter>,
+    vm: std::rc::Rc<RefCell<VmState>>,
     store: Store,
     next_id: u32,
 }
 
 impl Exchange {
-    pub fn new(filter: Rc<Filter>) -> Exchange {
-        let vm = Rc::new(RefCell::new(VmState::new(&filter)));
+    pub fn new(filter: Arc<Filter>) -> Exchange {
+        let vm = std::rc::Rc::new(RefCell::new(VmState::new(&filter)));
         Exchange {
             filter,
             vm,
@@ -90,8 +90,8 @@ impl Exchange {
     /// The effects of the request headers alone (a callout is left unanswered).
     pub fn start(&mut self, headers: Vec<(String, Vec<u8>)>) -> Vec<Effect> {
         let mut ex = portcullis::pipeline::Exchange::new(
-            Rc::clone(&self.filter),
-            Rc::clone(&self.vm),
+            Arc::clone(&self.filter),
+            std::rc::Rc::clone(&self.vm),
             self.next_id,
         );
         self.next_id += 1;
@@ -106,8 +106,8 @@ impl Exchange {
         answer: &dyn Fn(&Callout) -> CalloutResult,
     ) -> (Vec<Callout>, Vec<Effect>) {
         let mut ex = portcullis::pipeline::Exchange::new(
-            Rc::clone(&self.filter),
-            Rc::clone(&self.vm),
+            Arc::clone(&self.filter),
+            std::rc::Rc::clone(&self.vm),
             self.next_id,
         );
         self.next_id += 1;

@@ -5,7 +5,7 @@
 use portcullis::template::Template;
 use portcullis::vocab::request::Headers;
 use portcullis::vocab::session::{MatchContext, Query, Session, Url};
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub fn template(data: &[u8]) {
     let f = super::fields(data, 3);
@@ -18,7 +18,7 @@ pub fn template(data: &[u8]) {
     let captures = vec![header.clone(), String::new()];
     let session = Session {
         subject: header.clone(),
-        extra: Rc::new(extra),
+        extra: Arc::new(extra),
         header: Headers::new(Vec::new()),
         match_context: MatchContext {
             captures: &captures,

@@ -8,7 +8,7 @@ use super::pipeline::{get, load, set_header, status, Exchange};
 use portcullis::filter::Filter;
 use portcullis::vocab::callout::CalloutResult;
 use portcullis::vocab::effect::Effect;
-use std::rc::Rc;
+use std::sync::Arc;
 
 const CONFIG: &str = r#"
 access_rules:
@@ -50,7 +50,7 @@ const STATUSES: &[u32] = &[
 ];
 
 thread_local! {
-    static FILTER: Rc<Filter> = load(CONFIG);
+    static FILTER: Arc<Filter> = load(CONFIG);
 }
 
 pub fn whoami(data: &[u8]) {
@@ -61,7 +61,7 @@ pub fn whoami(data: &[u8]) {
         .get(usize::from(first) % STATUSES.len())
         .copied()
         .unwrap_or(200);
-    let mut ex = Exchange::new(FILTER.with(Rc::clone));
+    let mut ex = Exchange::new(FILTER.with(Arc::clone));
     let request = || {
         get(
             "http",

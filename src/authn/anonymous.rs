@@ -5,7 +5,7 @@ use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
 use crate::config::Invalid;
 use serde::Deserialize;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,19 +22,19 @@ pub fn build(
     config: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(parse::<Anonymous>(config)?))
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(parse::<Anonymous>(config)?))
 }
 
 impl Authenticate for Anonymous {
-    fn start(self: Rc<Self>, input: &Input<'_>, _: &mut Ctx<'_>) -> AuthnStep {
+    fn start(self: Arc<Self>, input: &Input<'_>, _: &mut Ctx<'_>) -> AuthnStep {
         let authorization = input.request.headers.get("authorization");
         if authorization.is_some_and(|v| !v.is_empty()) {
             return AuthnStep::NotResponsible;
         }
         AuthnStep::Authenticated {
             subject: self.subject.clone(),
-            extra: Rc::new(serde_json::Value::Null),
+            extra: Arc::new(serde_json::Value::Null),
         }
     }
 

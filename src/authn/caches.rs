@@ -6,7 +6,7 @@ use super::jwt::Verified;
 use crate::cache::digest::Digest;
 use crate::cache::lru::Lru;
 use crate::cache::session::SessionCache;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Bytes the session cache of one VM may hold.
 const SESSION_CACHE_BYTES: usize = 32 << 20;
@@ -22,7 +22,7 @@ pub struct Caches {
     /// Verified JWTs by the token itself: a hash map's hash and one comparison cost a fraction
     /// of a digest of the whole token (about 1 KiB) on every request, and no two tokens can
     /// ever share an entry. The key counts toward the byte bound.
-    pub tokens: Lru<Rc<str>, Verified>,
+    pub tokens: Lru<Arc<str>, Verified>,
     /// Access tokens portcullis was granted for its own calls (`pre_authorization`).
     pub grants: Lru<Digest, String>,
 }

@@ -20,7 +20,7 @@ use crate::vocab::request::Headers;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,8 +72,11 @@ pub fn build(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(ClientCredentials::build(parse(config)?, clusters)?))
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(ClientCredentials::build(
+        parse(config)?,
+        clusters,
+    )?))
 }
 
 impl ClientCredentials {
@@ -128,7 +131,7 @@ impl ClientCredentials {
                 (
                     Outcome::Session {
                         subject: client_id,
-                        extra: Rc::new(serde_json::Value::Null),
+                        extra: Arc::new(serde_json::Value::Null),
                     },
                     until,
                 )
@@ -140,7 +143,7 @@ impl ClientCredentials {
 }
 
 impl Authenticate for ClientCredentials {
-    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+    fn start(self: Arc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
         let (id, secret) = match Self::credentials(input) {
             None => return AuthnStep::NotResponsible,
             Some(Err(e)) => return AuthnStep::Rejected(e),

@@ -22,7 +22,7 @@ use crate::vocab::session::Query;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,8 +175,8 @@ pub fn build(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(Introspection::build(parse(config)?, clusters)?))
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(Introspection::build(parse(config)?, clusters)?))
 }
 
 impl Introspection {
@@ -286,7 +286,7 @@ impl Introspection {
 
     /// The introspection call, or first the grant it needs. `authority` is the request's.
     fn next_call(
-        self: Rc<Self>,
+        self: Arc<Self>,
         token: String,
         authority: &str,
         key: Key,
@@ -317,7 +317,7 @@ impl Introspection {
 
     /// The introspection call itself.
     fn check(
-        self: Rc<Self>,
+        self: Arc<Self>,
         token: &str,
         authority: &str,
         bearer: Option<String>,
@@ -360,7 +360,7 @@ impl Introspection {
 
     /// The grant's answer: cached, then the introspection call with its token.
     fn granted(
-        self: Rc<Self>,
+        self: Arc<Self>,
         result: CalloutResult,
         grant_key: Digest,
         token: String,
@@ -398,7 +398,7 @@ impl Introspection {
                 (
                     Outcome::Session {
                         subject,
-                        extra: Rc::new(extra),
+                        extra: Arc::new(extra),
                     },
                     until,
                 )
@@ -480,7 +480,7 @@ impl Introspection {
 }
 
 impl Authenticate for Introspection {
-    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+    fn start(self: Arc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
         let Some(token) = self.token(input) else {
             return AuthnStep::NotResponsible;
         };

@@ -17,7 +17,7 @@ use crate::vocab::rejection::{PipelineError, Reason, WithClaims};
 use crate::vocab::session::Query;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Verified tokens without `exp` are trusted from the cache this long.
 const NO_EXP_CACHE_MS: u64 = 300_000;
@@ -55,7 +55,7 @@ pub struct RawConfig {
 #[derive(Debug, Clone)]
 pub struct Verified {
     subject: String,
-    claims: Rc<Value>,
+    claims: Arc<Value>,
     source: usize,
     /// The key itself, not only its id: a kid republished with other material voids the entry.
     key: Jwk,
@@ -88,12 +88,12 @@ pub fn build(
     config: serde_json::Value,
     clusters: &Clusters,
     jwks: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(Jwt::build(parse(config)?, clusters, jwks)?))
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(Jwt::build(parse(config)?, clusters, jwks)?))
 }
 
 impl Authenticate for Jwt {
-    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+    fn start(self: Arc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
         self.verify(input, ctx)
     }
 
@@ -219,15 +219,15 @@ impl Jwt {
             .get("exp")
             .and_then(Value::as_f64)
             .map_or(ctx.now_ms + NO_EXP_CACHE_MS, |exp| (exp * 1000.0) as u64);
-        let claims = Rc::new(Value::Object(claims));
+        let claims = Arc::new(Value::Object(claims));
         let verified = Verified {
             subject: subject.clone(),
-            claims: Rc::clone(&claims),
+            claims: Arc::clone(&claims),
             source,
             key: jwk.clone(),
             alg: parsed.alg.clone(),
         };
-        ctx.caches.tokens.insert(Rc::from(token), verified, until);
+        ctx.caches.tokens.insert(Arc::from(token), verified, until);
         AuthnStep::Authenticated {
             subject,
             extra: claims,
@@ -259,12 +259,14 @@ impl Jwt {
         let step = match checked {
             Ok(()) => AuthnStep::Authenticated {
                 subject: v.subject.clone(),
-                extra: Rc::clone(&v.claims),
+                extra: Arc::clone(&v.claims),
             },
-            Err(e) => AuthnStep::Rejected(PipelineError::Unauthorized(Some(Rc::new(WithClaims {
-                reason: Rc::new(e),
-                claims: Rc::clone(&v.claims),
-            })))),
+            Err(e) => {
+                AuthnStep::Rejected(PipelineError::Unauthorized(Some(Arc::new(WithClaims {
+                    reason: Arc::new(e),
+                    claims: Arc::clone(&v.claims),
+                }))))
+            }
         };
         ctx.stats.token_hits += 1;
         Some(step)
@@ -288,20 +290,23 @@ impl Jwt {
     }
 }
 
-fn reject(reason: impl std::error::Error + 'static) -> AuthnStep {
+fn reject(reason: impl std::error::Error + Send + Sync + 'static) -> AuthnStep {
     AuthnStep::Rejected(PipelineError::unauthorized(reason))
 }
 
 /// A token that parses but is refused: the rejection carries its unverified claims, as
 /// Oathkeeper's `details.jwt_claims` (shown only where the configuration allows).
-fn reject_with(reason: impl std::error::Error + 'static, claims: &Map<String, Value>) -> AuthnStep {
-    AuthnStep::Rejected(with_claims(Rc::new(reason), claims))
+fn reject_with(
+    reason: impl std::error::Error + Send + Sync + 'static,
+    claims: &Map<String, Value>,
+) -> AuthnStep {
+    AuthnStep::Rejected(with_claims(Arc::new(reason), claims))
 }
 
 fn with_claims(reason: Reason, claims: &Map<String, Value>) -> PipelineError {
-    PipelineError::Unauthorized(Some(Rc::new(WithClaims {
+    PipelineError::Unauthorized(Some(Arc::new(WithClaims {
         reason,
-        claims: Rc::new(Value::Object(claims.clone())),
+        claims: Arc::new(Value::Object(claims.clone())),
     })))
 }
 

@@ -36,7 +36,7 @@ use crate::vocab::request::Request;
 use crate::vocab::stats::Stats;
 pub use caches::Caches;
 use std::fmt::Debug;
-use std::rc::Rc;
+use std::sync::Arc;
 pub use step::{AuthnStep, Then};
 
 /// The request as authenticators see it.
@@ -64,17 +64,17 @@ pub struct Ctx<'a> {
 }
 
 /// One authenticator of a rule, built from its configuration.
-pub trait Authenticate: Debug {
+pub trait Authenticate: Debug + Send + Sync {
     /// Decides for this request, or asks for a call (`AuthnStep::Call`) whose answer goes to
     /// the continuation it returns. `self` is shared: a continuation keeps the handler.
-    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep;
+    fn start(self: Arc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep;
     /// Entries of the VM's session cache it asks for; 0 when it caches no sessions.
     fn session_cache_entries(&self) -> usize;
 }
 
 /// Builds one handler from its merged config (`null` when it has none).
 pub type Build =
-    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Rc<dyn Authenticate>, Invalid>;
+    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Arc<dyn Authenticate>, Invalid>;
 
 /// Every authenticator this build knows, by its Oathkeeper name.
 pub const REGISTRY: &[(&str, Build)] = &[
@@ -92,7 +92,7 @@ pub const REGISTRY: &[(&str, Build)] = &[
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     name: &'static str,
-    handler: Rc<dyn Authenticate>,
+    handler: Arc<dyn Authenticate>,
 }
 
 impl Authenticator {
@@ -120,7 +120,7 @@ impl Authenticator {
     }
 
     pub fn start(&self, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
-        Rc::clone(&self.handler).start(input, ctx)
+        Arc::clone(&self.handler).start(input, ctx)
     }
 
     /// The largest session cache any of its handlers asks for.

@@ -4,7 +4,7 @@ use super::{Authenticate, AuthnStep, Ctx, Input};
 use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
 use crate::config::Invalid;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Noop;
@@ -13,15 +13,15 @@ pub fn build(
     _: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(Noop))
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(Noop))
 }
 
 impl Authenticate for Noop {
-    fn start(self: Rc<Self>, _: &Input<'_>, _: &mut Ctx<'_>) -> AuthnStep {
+    fn start(self: Arc<Self>, _: &Input<'_>, _: &mut Ctx<'_>) -> AuthnStep {
         AuthnStep::Authenticated {
             subject: String::new(),
-            extra: Rc::new(serde_json::Value::Null),
+            extra: Arc::new(serde_json::Value::Null),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Query;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,8 +114,8 @@ pub fn build_cookie(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(SessionStore::build(
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(SessionStore::build(
         Credential::Cookie,
         parse(config)?,
         clusters,
@@ -126,8 +126,8 @@ pub fn build_bearer(
     config: serde_json::Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(SessionStore::build(
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(SessionStore::build(
         Credential::Bearer,
         parse(config)?,
         clusters,
@@ -403,7 +403,7 @@ impl SessionStore {
         (
             Outcome::Session {
                 subject,
-                extra: Rc::new(extra),
+                extra: Arc::new(extra),
             },
             self.ttl_ms.map(|t| (t, expires)),
         )
@@ -411,7 +411,7 @@ impl SessionStore {
 }
 
 impl Authenticate for SessionStore {
-    fn start(self: Rc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
+    fn start(self: Arc<Self>, input: &Input<'_>, ctx: &mut Ctx<'_>) -> AuthnStep {
         if !self.responsible(input) {
             return AuthnStep::NotResponsible;
         }

@@ -5,7 +5,7 @@ use crate::cache::session::Key;
 use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::stats::Outcome as Counted;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// What an authenticator decided, or what it needs to decide.
 #[derive(Debug)]
@@ -13,7 +13,7 @@ pub enum AuthnStep {
     NotResponsible,
     Authenticated {
         subject: String,
-        extra: Rc<serde_json::Value>,
+        extra: Arc<serde_json::Value>,
     },
     Rejected(PipelineError),
     /// Make this call; its answer goes to the continuation.

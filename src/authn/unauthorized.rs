@@ -5,7 +5,7 @@ use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
 use crate::config::Invalid;
 use crate::vocab::rejection::PipelineError;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Unauthorized;
@@ -14,12 +14,12 @@ pub fn build(
     _: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Authenticate>, Invalid> {
-    Ok(Rc::new(Unauthorized))
+) -> Result<Arc<dyn Authenticate>, Invalid> {
+    Ok(Arc::new(Unauthorized))
 }
 
 impl Authenticate for Unauthorized {
-    fn start(self: Rc<Self>, _: &Input<'_>, _: &mut Ctx<'_>) -> AuthnStep {
+    fn start(self: Arc<Self>, _: &Input<'_>, _: &mut Ctx<'_>) -> AuthnStep {
         AuthnStep::Rejected(PipelineError::Unauthorized(None))
     }
 

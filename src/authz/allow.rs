@@ -4,17 +4,17 @@ use super::{Authorize, AuthzStep};
 use crate::config::clusters::Clusters;
 use crate::config::Invalid;
 use crate::vocab::session::Session;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Allow;
 
-pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Rc<dyn Authorize>, Invalid> {
-    Ok(Rc::new(Allow))
+pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Arc<dyn Authorize>, Invalid> {
+    Ok(Arc::new(Allow))
 }
 
 impl Authorize for Allow {
-    fn start(self: Rc<Self>, _: &Session<'_>, _: &[u8]) -> AuthzStep {
+    fn start(self: Arc<Self>, _: &Session<'_>, _: &[u8]) -> AuthzStep {
         AuthzStep::Allow(Vec::new())
     }
 

@@ -5,17 +5,17 @@ use crate::config::clusters::Clusters;
 use crate::config::Invalid;
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Deny;
 
-pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Rc<dyn Authorize>, Invalid> {
-    Ok(Rc::new(Deny))
+pub fn build(_: serde_json::Value, _: &Clusters) -> Result<Arc<dyn Authorize>, Invalid> {
+    Ok(Arc::new(Deny))
 }
 
 impl Authorize for Deny {
-    fn start(self: Rc<Self>, _: &Session<'_>, _: &[u8]) -> AuthzStep {
+    fn start(self: Arc<Self>, _: &Session<'_>, _: &[u8]) -> AuthzStep {
         AuthzStep::Deny(PipelineError::Forbidden(None))
     }
 

@@ -18,7 +18,7 @@ use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use std::fmt::Debug;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// What an authorizer decided, or the call it needs first.
 pub enum AuthzStep {
@@ -43,10 +43,10 @@ impl Then {
 }
 
 /// A rule's authorizer, built from its configuration.
-pub trait Authorize: Debug {
+pub trait Authorize: Debug + Send + Sync {
     /// Decides for this session, or asks for a call. `body` is the request body when
     /// `needs_body`, else empty.
-    fn start(self: Rc<Self>, session: &Session<'_>, body: &[u8]) -> AuthzStep;
+    fn start(self: Arc<Self>, session: &Session<'_>, body: &[u8]) -> AuthzStep;
     /// Whether deciding needs the whole request body, which the proxy must hold back for it.
     fn needs_body(&self) -> bool;
     /// Headers it may set upstream, lowercase (anti-spoofing strips them elsewhere).
@@ -54,7 +54,7 @@ pub trait Authorize: Debug {
 }
 
 /// Builds one authorizer from its merged config (`null` when it has none).
-pub type Build = fn(serde_json::Value, &Clusters) -> Result<Rc<dyn Authorize>, Invalid>;
+pub type Build = fn(serde_json::Value, &Clusters) -> Result<Arc<dyn Authorize>, Invalid>;
 
 /// Every authorizer this build knows, by its Oathkeeper name.
 pub const REGISTRY: &[(&str, Build)] = &[
@@ -74,7 +74,7 @@ pub const REGISTRY: &[(&str, Build)] = &[
 #[derive(Debug, Clone)]
 pub struct Authorizer {
     name: &'static str,
-    handler: Rc<dyn Authorize>,
+    handler: Arc<dyn Authorize>,
 }
 
 impl Authorizer {
@@ -104,7 +104,7 @@ impl Authorizer {
     }
 
     pub fn start(&self, session: &Session<'_>, body: &[u8]) -> AuthzStep {
-        Rc::clone(&self.handler).start(session, body)
+        Arc::clone(&self.handler).start(session, body)
     }
 
     pub fn header_names(&self) -> &[String] {

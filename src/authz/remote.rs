@@ -13,7 +13,7 @@ use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,15 +53,15 @@ pub struct Remote {
 pub fn build_remote(
     config: serde_json::Value,
     clusters: &Clusters,
-) -> Result<Rc<dyn Authorize>, Invalid> {
-    Ok(Rc::new(Remote::build("remote", config, clusters)?))
+) -> Result<Arc<dyn Authorize>, Invalid> {
+    Ok(Arc::new(Remote::build("remote", config, clusters)?))
 }
 
 pub fn build_remote_json(
     config: serde_json::Value,
     clusters: &Clusters,
-) -> Result<Rc<dyn Authorize>, Invalid> {
-    Ok(Rc::new(Remote::build("remote_json", config, clusters)?))
+) -> Result<Arc<dyn Authorize>, Invalid> {
+    Ok(Arc::new(Remote::build("remote_json", config, clusters)?))
 }
 
 impl Remote {
@@ -240,7 +240,7 @@ impl From<RemoteError> for PipelineError {
 }
 
 impl Authorize for Remote {
-    fn start(self: Rc<Self>, session: &Session<'_>, body: &[u8]) -> AuthzStep {
+    fn start(self: Arc<Self>, session: &Session<'_>, body: &[u8]) -> AuthzStep {
         match self.callout(session, body) {
             Ok(call) => AuthzStep::Call(
                 call,

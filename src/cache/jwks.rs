@@ -13,7 +13,7 @@ use crate::jose::crypto::Backend;
 use crate::jose::jwk::KeySet;
 use crate::vocab::callout::Target;
 use crate::vocab::callout::{Callout, CalloutResult};
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub const DEFAULT_JWKS_TTL_MS: u64 = 30_000;
 pub const DEFAULT_JWKS_MAX_WAIT_MS: u64 = 1_000;
@@ -139,9 +139,9 @@ impl Meta {
 
 #[derive(Debug, Default)]
 struct State {
-    keys: Option<Rc<KeySet>>,
+    keys: Option<Arc<KeySet>>,
     /// The document the keys came from (the `id_token` mutator reads its private key there).
-    document: Option<Rc<[u8]>>,
+    document: Option<Arc<[u8]>>,
     /// When the keys we hold were fetched, by this worker or another.
     fetched_at_ms: u64,
     in_flight: bool,
@@ -188,14 +188,16 @@ impl JwksStore {
         }
     }
 
-    pub fn keys(&self, source: usize) -> Option<&Rc<KeySet>> {
+    pub fn keys(&self, source: usize) -> Option<&Arc<KeySet>> {
         self.states.get(source).and_then(|s| s.keys.as_ref())
     }
 
     /// The current document of `source` and when it was fetched (its version).
-    pub fn document(&self, source: usize) -> Option<(u64, Rc<[u8]>)> {
+    pub fn document(&self, source: usize) -> Option<(u64, Arc<[u8]>)> {
         let s = self.states.get(source)?;
-        s.document.as_ref().map(|d| (s.fetched_at_ms, Rc::clone(d)))
+        s.document
+            .as_ref()
+            .map(|d| (s.fetched_at_ms, Arc::clone(d)))
     }
 
     /// Creates the shared meta entries that do not exist yet. Called from `on_configure`, before
@@ -315,8 +317,8 @@ impl JwksStore {
         let (meta, _) = Meta::read(shared, src);
         match parsed {
             Some((keys, body)) => {
-                s.keys = Some(Rc::new(keys));
-                s.document = Some(Rc::from(body.as_slice()));
+                s.keys = Some(Arc::new(keys));
+                s.document = Some(Arc::from(body.as_slice()));
                 s.fetched_at_ms = now_ms;
                 // The body first: a worker that sees the new version must find the new body.
                 shared.set(&src.key, &body, None);
@@ -358,8 +360,8 @@ fn adopt(
     };
     match KeySet::parse(&body, spki) {
         Ok(keys) => {
-            s.keys = Some(Rc::new(keys));
-            s.document = Some(Rc::from(body.as_slice()));
+            s.keys = Some(Arc::new(keys));
+            s.document = Some(Arc::from(body.as_slice()));
             s.fetched_at_ms = version;
             s.refetch_wanted = false;
             true

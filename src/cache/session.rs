@@ -30,7 +30,7 @@ use super::weigh::{json_bytes, Weigh};
 use super::SharedData;
 use crate::vocab::rejection::PipelineError;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub type Key = [u8; 32];
 
@@ -39,7 +39,7 @@ pub type Key = [u8; 32];
 pub enum Outcome {
     Session {
         subject: String,
-        extra: Rc<serde_json::Value>,
+        extra: Arc<serde_json::Value>,
     },
     Rejected(PipelineError),
 }

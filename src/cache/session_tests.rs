@@ -42,7 +42,7 @@ fn cache() -> SessionCache {
 fn session(s: &str) -> Outcome {
     Outcome::Session {
         subject: s.into(),
-        extra: Rc::new(serde_json::json!({"id": s})),
+        extra: Arc::new(serde_json::json!({"id": s})),
     }
 }
 

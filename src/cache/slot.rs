@@ -4,7 +4,7 @@
 
 use super::session::{Key, Outcome};
 use super::SharedData;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Shared-data slots: the key space is bounded because the host never evicts shared data.
 pub const SLOTS: u32 = 4096;
@@ -120,6 +120,6 @@ pub fn read_answer(value: &[u8]) -> Option<Outcome> {
     let extra: serde_json::Value = serde_json::from_slice(value.get(44 + subject_len..)?).ok()?;
     Some(Outcome::Session {
         subject: subject.to_string(),
-        extra: Rc::new(extra),
+        extra: Arc::new(extra),
     })
 }

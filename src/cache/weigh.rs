@@ -24,7 +24,7 @@ impl Weigh for [u8; 32] {
 }
 
 /// A key kept whole (a verified token), shared by the map and its entry.
-impl Weigh for std::rc::Rc<str> {
+impl Weigh for std::sync::Arc<str> {
     fn bytes(&self) -> usize {
         16 + self.len()
     }

@@ -14,6 +14,7 @@ use crate::vocab::log::LogLevel;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Whether the proxy should hold the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ const NOT_CONFIGURED: &str = "{\"error\":{\"code\":500,\"status\":\"Internal Ser
 /// What a VM's HTTP contexts share: the compiled configuration, the VM's state, its stats.
 #[derive(Clone)]
 pub struct Loaded {
-    pub filter: Rc<Filter>,
+    pub filter: Arc<Filter>,
     pub vm: Rc<RefCell<VmState>>,
     pub metrics: Rc<Metrics>,
 }
@@ -41,7 +42,7 @@ impl Loaded {
     pub fn with_metrics(filter: Filter, metrics: Rc<Metrics>) -> Loaded {
         let vm = Rc::new(RefCell::new(VmState::new(&filter)));
         Loaded {
-            filter: Rc::new(filter),
+            filter: Arc::new(filter),
             vm,
             metrics,
         }
@@ -65,7 +66,7 @@ impl HttpFilter {
     pub fn new(loaded: Option<&Loaded>, id: u32) -> HttpFilter {
         HttpFilter {
             log_level: loaded.map_or(LogLevel::Info, |l| l.filter.log.level),
-            exchange: loaded.map(|l| Exchange::new(Rc::clone(&l.filter), Rc::clone(&l.vm), id)),
+            exchange: loaded.map(|l| Exchange::new(Arc::clone(&l.filter), Rc::clone(&l.vm), id)),
             metrics: loaded.map(|l| Rc::clone(&l.metrics)),
             pending: InFlight::default(),
             paused: false,

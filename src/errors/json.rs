@@ -91,7 +91,7 @@ mod tests {
 
     /// A reason that is only its text.
     fn said(text: &str) -> crate::vocab::rejection::Reason {
-        std::rc::Rc::from(Box::<dyn std::error::Error>::from(text))
+        std::sync::Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(text))
     }
 
     #[test]

@@ -379,7 +379,7 @@ fn compile_rule(
 
     Ok((
         Rule {
-            id: std::rc::Rc::from(id),
+            id: std::sync::Arc::from(id),
             index,
             authenticators,
             authorizer,

@@ -15,12 +15,12 @@ use crate::mutate::Mutator;
 use crate::rules::Matcher;
 use crate::vocab::log::LogSettings;
 use state::StateKey;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// A compiled access rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub id: Rc<str>,
+    pub id: Arc<str>,
     /// Its place in the configuration: stats count by it.
     pub index: usize,
     pub authenticators: Vec<Authenticator>,
@@ -34,8 +34,8 @@ pub struct Rule {
 /// Everything compiled from one configuration, shared read-only by all requests.
 #[derive(Debug)]
 pub struct Filter {
-    /// Held by `Rc`: a request paused on a callout keeps its rule, not an index into this.
-    pub rules: Vec<Rc<Rule>>,
+    /// Held by `Arc`: a request paused on a callout keeps its rule, not an index into this.
+    pub rules: Vec<Arc<Rule>>,
     pub matcher: Matcher,
     /// `errors.fallback`: the handlers that answer when no rule's own handler does.
     pub fallback: Vec<ErrorHandler>,
@@ -71,7 +71,7 @@ impl Filter {
             .chain(fallback.iter())
             .any(ErrorHandler::reads_remote_ip);
         Filter {
-            rules: rules.into_iter().map(Rc::new).collect(),
+            rules: rules.into_iter().map(Arc::new).collect(),
             matcher,
             fallback,
             log,
@@ -90,3 +90,10 @@ impl Filter {
             .chain(self.state_keys.iter().map(|k| k.name.as_str()))
     }
 }
+
+/// One compiled configuration serves every worker of a native build (workers are threads), so
+/// nothing in it may be tied to one thread.
+const _: fn() = || {
+    fn shared_by_threads<T: Send + Sync>() {}
+    shared_by_threads::<Filter>();
+};

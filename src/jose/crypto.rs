@@ -18,7 +18,7 @@ use base64::Engine;
 use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The answer to "is this the signature of this input under this key".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,12 +55,12 @@ impl fmt::Display for HostError {
 }
 
 /// A proxy's foreign functions (proxy-wasm's `proxy_call_foreign_function`).
-pub trait Foreign {
+pub trait Foreign: Send + Sync {
     fn call(&self, function: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError>;
 }
 
 /// What signs and verifies.
-pub trait Crypto {
+pub trait Crypto: Send + Sync {
     /// `rust` or `host`, for logs and stats.
     fn name(&self) -> &'static str;
     /// Checks `signature` over a JWS signing input (`header.payload`, as in the token).
@@ -75,15 +75,15 @@ pub trait Crypto {
 
 /// The shared handle the handlers use.
 #[derive(Clone)]
-pub struct Backend(Rc<dyn Crypto>);
+pub struct Backend(Arc<dyn Crypto>);
 
 impl Backend {
     pub fn rust() -> Backend {
-        Backend(Rc::new(RustCrypto))
+        Backend(Arc::new(RustCrypto))
     }
 
     pub fn host<F: Foreign + 'static>(foreign: F) -> Backend {
-        Backend(Rc::new(HostCrypto::new(foreign)))
+        Backend(Arc::new(HostCrypto::new(foreign)))
     }
 
     pub fn name(&self) -> &'static str {
@@ -404,7 +404,7 @@ pub fn probe<F: Foreign>(host: &HostCrypto<F>) -> Result<(), ProbeError> {
 pub fn select<F: Foreign + 'static>(foreign: F) -> (Backend, Option<ProbeError>) {
     let host = HostCrypto::new(foreign);
     match probe(&host) {
-        Ok(()) => (Backend(Rc::new(host)), None),
+        Ok(()) => (Backend(Arc::new(host)), None),
         Err(e) => (Backend::rust(), Some(e)),
     }
 }

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The key material, decoded once when the set is fetched.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct Jwk {
     /// The public key as DER SubjectPublicKeyInfo, for the host's verifier: built once, when
     /// the set is parsed, for the RSA and EC keys jwt-simple accepts (so both backends refuse
     /// the same keys). Derived from `material`.
-    pub spki: Option<Rc<[u8]>>,
+    pub spki: Option<Arc<[u8]>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -182,7 +182,7 @@ impl Jwk {
 
 /// DER SubjectPublicKeyInfo of an RSA or EC key that jwt-simple accepts (modulus size,
 /// exponent, point on the curve), so that both backends refuse the same keys.
-pub fn spki(material: &Material) -> Option<Rc<[u8]>> {
+pub fn spki(material: &Material) -> Option<Arc<[u8]>> {
     use super::der::{spki_ec, spki_rsa, Curve};
     use jwt_simple::prelude::{ES256PublicKey, ES384PublicKey, RS256PublicKey};
     let der = match material {
@@ -200,7 +200,7 @@ pub fn spki(material: &Material) -> Option<Rc<[u8]>> {
         }
         _ => return None,
     };
-    Some(Rc::from(der))
+    Some(Arc::from(der))
 }
 
 #[cfg(test)]

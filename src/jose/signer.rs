@@ -9,7 +9,7 @@ use base64::Engine;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Private JWK members: what the published public key must not carry.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -32,7 +32,7 @@ enum Key {
 pub struct Signer {
     key: Key,
     /// The private key as DER PKCS#8 for a host signer (RS*, ES*), built once.
-    pkcs8: Option<Rc<[u8]>>,
+    pkcs8: Option<Arc<[u8]>>,
     /// The `kid` the header names.
     kid: Option<String>,
     pub alg: &'static str,
@@ -84,7 +84,7 @@ struct Header<'a> {
 }
 
 /// The PKCS#8 DER of a key a host can sign with, from its JWK (which jwt-simple has accepted).
-fn host_key(alg: &str, jwk: &Map<String, Value>) -> Option<Rc<[u8]>> {
+fn host_key(alg: &str, jwk: &Map<String, Value>) -> Option<Arc<[u8]>> {
     let field = |k: &str| {
         let text = jwk.get(k)?.as_str()?.trim_end_matches('=');
         URL_SAFE_NO_PAD.decode(text).ok().filter(|v| !v.is_empty())
@@ -106,7 +106,7 @@ fn host_key(alg: &str, jwk: &Map<String, Value>) -> Option<Rc<[u8]>> {
         "ES384" => ec(Curve::P384)?,
         _ => return None,
     };
-    Some(Rc::from(der))
+    Some(Arc::from(der))
 }
 
 fn is_private(jwk: &Map<String, Value>) -> bool {

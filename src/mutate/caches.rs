@@ -7,7 +7,7 @@ use crate::cache::digest::Digest;
 use crate::cache::lru::Lru;
 use crate::jose::signer::Signer;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Hydrator answers one VM keeps.
 const HYDRATION_CACHE_ENTRIES: usize = 10_000;
@@ -22,7 +22,7 @@ pub struct Caches {
     /// `id_token` tokens by the digest of what they say.
     pub id_tokens: Lru<Digest, Minted>,
     /// `id_token` signers parsed from fetched JWKS, by source, with the document's version.
-    pub signers: HashMap<usize, (u64, Rc<Signer>)>,
+    pub signers: HashMap<usize, (u64, Arc<Signer>)>,
 }
 
 impl Default for Caches {

@@ -12,7 +12,7 @@ use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,12 +45,12 @@ pub fn build(
     config: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, Invalid> {
-    Ok(Rc::new(CookieMutator::build(config)?))
+) -> Result<Arc<dyn Mutate>, Invalid> {
+    Ok(Arc::new(CookieMutator::build(config)?))
 }
 
 impl Mutate for CookieMutator {
-    fn start(self: Rc<Self>, session: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
+    fn start(self: Arc<Self>, session: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
         self.mutate(session).into()
     }
 

@@ -10,7 +10,7 @@ use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,12 +28,12 @@ pub fn build(
     config: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, Invalid> {
-    Ok(Rc::new(HeaderMutator::build(config)?))
+) -> Result<Arc<dyn Mutate>, Invalid> {
+    Ok(Arc::new(HeaderMutator::build(config)?))
 }
 
 impl Mutate for HeaderMutator {
-    fn start(self: Rc<Self>, session: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
+    fn start(self: Arc<Self>, session: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
         self.mutate(session).into()
     }
 

@@ -17,7 +17,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,7 +95,7 @@ impl From<HydratorError> for PipelineError {
 /// What the API answered: the parts of the session it may replace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hydrated {
-    pub extra: Rc<Value>,
+    pub extra: Arc<Value>,
     pub header: Vec<(String, String)>,
 }
 
@@ -126,12 +126,12 @@ pub fn build(
     config: Value,
     clusters: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, Invalid> {
-    Ok(Rc::new(Hydrator::build(config, clusters)?))
+) -> Result<Arc<dyn Mutate>, Invalid> {
+    Ok(Arc::new(Hydrator::build(config, clusters)?))
 }
 
 impl Mutate for Hydrator {
-    fn start(self: Rc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep {
+    fn start(self: Arc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep {
         let (callout, key) = self.callout(session);
         let key = digest(&key);
         if self.cache_ms.is_some() {
@@ -313,7 +313,7 @@ impl Hydrator {
             }
         }
         Ok(Hydrated {
-            extra: Rc::new(extra),
+            extra: Arc::new(extra),
             header,
         })
     }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,7 +40,7 @@ const DEFAULT_TTL_MS: u64 = 15 * 60 * 1000;
 /// Where the signing key comes from.
 #[derive(Debug, Clone)]
 enum Keys {
-    Inline(Rc<Signer>),
+    Inline(Arc<Signer>),
     /// A JWKS source the root context fetches.
     Fetched(usize),
 }
@@ -99,12 +99,12 @@ pub fn build(
     config: Value,
     clusters: &Clusters,
     jwks: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, Invalid> {
-    Ok(Rc::new(IdToken::build(config, clusters, jwks)?))
+) -> Result<Arc<dyn Mutate>, Invalid> {
+    Ok(Arc::new(IdToken::build(config, clusters, jwks)?))
 }
 
 impl Mutate for IdToken {
-    fn start(self: Rc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep {
+    fn start(self: Arc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep {
         self.mutate(session, ctx.now_ms, ctx.caches, ctx.jwks)
             .into()
     }
@@ -136,7 +136,7 @@ impl IdToken {
                     Kind::Explained("the base64:// document is not base64"),
                 )
             })?;
-            Keys::Inline(Rc::new(
+            Keys::Inline(Arc::new(
                 Signer::from_jwks(&doc)
                     .map_err(|e| Invalid::new("jwks_url", Kind::Parse(e.to_string())))?,
             ))
@@ -183,9 +183,9 @@ impl IdToken {
     }
 
     /// The signer, parsed again only when the fetched JWKS changed.
-    fn signer(&self, caches: &mut Caches, jwks: &JwksStore) -> Result<Rc<Signer>, PipelineError> {
+    fn signer(&self, caches: &mut Caches, jwks: &JwksStore) -> Result<Arc<Signer>, PipelineError> {
         let source = match &self.keys {
-            Keys::Inline(s) => return Ok(Rc::clone(s)),
+            Keys::Inline(s) => return Ok(Arc::clone(s)),
             Keys::Fetched(source) => *source,
         };
         let Some((version, doc)) = jwks.document(source) else {
@@ -193,13 +193,15 @@ impl IdToken {
         };
         if let Some((v, s)) = caches.signers.get(&source) {
             if *v == version {
-                return Ok(Rc::clone(s));
+                return Ok(Arc::clone(s));
             }
         }
-        let signer = Rc::new(
+        let signer = Arc::new(
             Signer::from_jwks(&doc).map_err(|e| PipelineError::internal(IdTokenError::Keys(e)))?,
         );
-        caches.signers.insert(source, (version, Rc::clone(&signer)));
+        caches
+            .signers
+            .insert(source, (version, Arc::clone(&signer)));
         Ok(signer)
     }
 

@@ -25,7 +25,7 @@ use crate::vocab::callout::{Callout, CalloutResult};
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::session::Session;
 use std::fmt::Debug;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The per-VM state and time a mutator may use.
 pub struct Ctx<'a> {
@@ -75,9 +75,9 @@ impl From<Result<(), PipelineError>> for MutateStep {
 }
 
 /// One mutator of a rule, built from its configuration.
-pub trait Mutate: Debug {
+pub trait Mutate: Debug + Send + Sync {
     /// Changes the session, or asks for a call whose answer goes to the continuation.
-    fn start(self: Rc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep;
+    fn start(self: Arc<Self>, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep;
     /// Header names it may set upstream, lowercase (anti-spoofing strips them elsewhere).
     fn header_names(&self) -> Vec<&str>;
     /// Whether it signs tokens whose public keys the JWKS endpoint publishes.
@@ -88,7 +88,7 @@ pub trait Mutate: Debug {
 
 /// Builds one mutator from its merged config (`null` when it has none).
 pub type Build =
-    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Rc<dyn Mutate>, Invalid>;
+    fn(serde_json::Value, &Clusters, &mut JwksRegistry) -> Result<Arc<dyn Mutate>, Invalid>;
 
 /// Every mutator this build knows, by its Oathkeeper name.
 pub const REGISTRY: &[(&str, Build)] = &[
@@ -103,7 +103,7 @@ pub const REGISTRY: &[(&str, Build)] = &[
 #[derive(Debug, Clone)]
 pub struct Mutator {
     name: &'static str,
-    handler: Rc<dyn Mutate>,
+    handler: Arc<dyn Mutate>,
 }
 
 impl Mutator {
@@ -130,7 +130,7 @@ impl Mutator {
     }
 
     pub fn start(&self, session: &mut Session<'_>, ctx: &mut Ctx<'_>) -> MutateStep {
-        Rc::clone(&self.handler).start(session, ctx)
+        Arc::clone(&self.handler).start(session, ctx)
     }
 
     pub fn header_names(&self) -> Vec<&str> {

@@ -5,7 +5,7 @@ use crate::cache::jwks::JwksRegistry;
 use crate::config::clusters::Clusters;
 use crate::config::Invalid;
 use crate::vocab::session::Session;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Noop;
@@ -14,12 +14,12 @@ pub fn build(
     _: serde_json::Value,
     _: &Clusters,
     _: &mut JwksRegistry,
-) -> Result<Rc<dyn Mutate>, Invalid> {
-    Ok(Rc::new(Noop))
+) -> Result<Arc<dyn Mutate>, Invalid> {
+    Ok(Arc::new(Noop))
 }
 
 impl Mutate for Noop {
-    fn start(self: Rc<Self>, _: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
+    fn start(self: Arc<Self>, _: &mut Session<'_>, _: &mut Ctx<'_>) -> MutateStep {
         MutateStep::Done
     }
 

@@ -1,11 +1,11 @@
 //! The outcome of one request, as the decision log line and stats see it.
 
 use serde_json::json;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub rule: Option<Rc<str>>,
+    pub rule: Option<Arc<str>>,
     /// The local reply's status; `None` when the request was forwarded.
     pub status: Option<u32>,
     /// Oathkeeper's reason id where one exists (`authentication_handler_no_match`, …).
@@ -55,7 +55,7 @@ mod tests {
 
     fn allowed() -> Decision {
         Decision {
-            rule: Some(Rc::from("echo")),
+            rule: Some(Arc::from("echo")),
             status: None,
             reason: "allowed",
             detail: None,

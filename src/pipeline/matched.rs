@@ -3,12 +3,12 @@
 use crate::filter::Rule;
 use crate::vocab::request::{Headers, Request};
 use crate::vocab::session::{MatchContext, Query, Session, Url};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// A request that matched a rule, kept across callouts.
 pub struct Matched {
     pub request: Request,
-    pub rule: Rc<Rule>,
+    pub rule: Arc<Rule>,
     pub captures: Vec<String>,
     pub path: String,
     pub query: String,
@@ -29,7 +29,7 @@ impl Matched {
 /// The parts of the authentication session that outlive a call.
 pub struct Identity {
     pub subject: String,
-    pub extra: Rc<serde_json::Value>,
+    pub extra: Arc<serde_json::Value>,
     pub header: Headers,
 }
 

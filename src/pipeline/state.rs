@@ -10,7 +10,7 @@ use crate::vocab::rejection::PipelineError;
 use crate::vocab::request::Headers;
 use crate::vocab::session::{MatchContext, Session};
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// A filter-state value that would carry a control character (its key).
 #[derive(Debug)]
@@ -61,7 +61,7 @@ pub fn allowed(
     let no_headers = Headers::default();
     let bare = Session {
         subject: session.subject.clone(),
-        extra: Rc::clone(&session.extra),
+        extra: Arc::clone(&session.extra),
         header: Headers::default(),
         match_context: MatchContext {
             header: &no_headers,

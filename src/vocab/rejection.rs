@@ -6,11 +6,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// A reason, as the handler that refused typed it; `Display` is the text logs and verbose error
 /// bodies carry.
-pub type Reason = Rc<dyn std::error::Error>;
+pub type Reason = Arc<dyn std::error::Error + Send + Sync>;
 
 /// A broken invariant of portcullis itself, never expected: the request is answered (500),
 /// never forwarded.
@@ -31,7 +31,7 @@ impl std::error::Error for Bug {}
 #[derive(Debug)]
 pub struct WithClaims {
     pub reason: Reason,
-    pub claims: Rc<serde_json::Value>,
+    pub claims: Arc<serde_json::Value>,
 }
 
 impl fmt::Display for WithClaims {
@@ -67,28 +67,31 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    pub fn bad_request(reason: impl std::error::Error + 'static) -> PipelineError {
-        PipelineError::BadRequest(Rc::new(reason))
+    pub fn bad_request(reason: impl std::error::Error + Send + Sync + 'static) -> PipelineError {
+        PipelineError::BadRequest(Arc::new(reason))
     }
 
-    pub fn unauthorized(reason: impl std::error::Error + 'static) -> PipelineError {
-        PipelineError::Unauthorized(Some(Rc::new(reason)))
+    pub fn unauthorized(reason: impl std::error::Error + Send + Sync + 'static) -> PipelineError {
+        PipelineError::Unauthorized(Some(Arc::new(reason)))
     }
 
-    pub fn forbidden(reason: impl std::error::Error + 'static) -> PipelineError {
-        PipelineError::Forbidden(Some(Rc::new(reason)))
+    pub fn forbidden(reason: impl std::error::Error + Send + Sync + 'static) -> PipelineError {
+        PipelineError::Forbidden(Some(Arc::new(reason)))
     }
 
-    pub fn internal(reason: impl std::error::Error + 'static) -> PipelineError {
-        PipelineError::Internal(Rc::new(reason))
+    pub fn internal(reason: impl std::error::Error + Send + Sync + 'static) -> PipelineError {
+        PipelineError::Internal(Arc::new(reason))
     }
 
-    pub fn unavailable(reason: impl std::error::Error + 'static) -> PipelineError {
-        PipelineError::Unavailable(Rc::new(reason))
+    pub fn unavailable(reason: impl std::error::Error + Send + Sync + 'static) -> PipelineError {
+        PipelineError::Unavailable(Arc::new(reason))
     }
 
-    pub fn upstream(code: u32, reason: impl std::error::Error + 'static) -> PipelineError {
-        PipelineError::Upstream(code, Rc::new(reason))
+    pub fn upstream(
+        code: u32,
+        reason: impl std::error::Error + Send + Sync + 'static,
+    ) -> PipelineError {
+        PipelineError::Upstream(code, Arc::new(reason))
     }
 }
 

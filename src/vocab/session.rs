@@ -62,7 +62,7 @@ pub struct MatchContext<'r> {
 pub struct Session<'r> {
     pub subject: String,
     /// A JSON object (empty when the authenticator has no extra data), shared with the cache.
-    pub extra: std::rc::Rc<serde_json::Value>,
+    pub extra: std::sync::Arc<serde_json::Value>,
     /// Headers set by the authorizer and mutators so far, with the names they were given.
     pub header: Headers,
     pub match_context: MatchContext<'r>,

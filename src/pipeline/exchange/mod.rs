@@ -23,6 +23,7 @@ use crate::vocab::rejection::{Bug, PipelineError};
 use crate::vocab::request::Request;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Where a request stands.
 enum State {
@@ -75,7 +76,7 @@ enum Body {
 
 /// One request's pass through the pipeline.
 pub struct Exchange {
-    filter: Rc<Filter>,
+    filter: Arc<Filter>,
     vm: Rc<RefCell<VmState>>,
     /// This request's id among the VM's requests (the proxy's context id).
     id: u32,
@@ -101,7 +102,7 @@ pub struct Env<'a> {
 }
 
 impl Exchange {
-    pub fn new(filter: Rc<Filter>, vm: Rc<RefCell<VmState>>, id: u32) -> Exchange {
+    pub fn new(filter: Arc<Filter>, vm: Rc<RefCell<VmState>>, id: u32) -> Exchange {
         Exchange {
             filter,
             vm,
@@ -154,7 +155,7 @@ impl Exchange {
         self.body = Body::Complete(body);
         match std::mem::replace(&mut self.state, State::Finished) {
             State::AwaitingBody { matched, identity } => {
-                let rule = Rc::clone(&matched.rule);
+                let rule = Arc::clone(&matched.rule);
                 self.ask_authorizer(*matched, &rule, *identity)
             }
             other => {
@@ -212,7 +213,7 @@ impl Exchange {
                 )
             }
         };
-        let Some(rule) = self.filter.rules.get(index).map(Rc::clone) else {
+        let Some(rule) = self.filter.rules.get(index).map(Arc::clone) else {
             // The matcher holds one pattern per rule: a bug, answered, never forwarded.
             let e =
                 PipelineError::internal(Bug("the matcher named a rule the configuration lacks"));
@@ -248,7 +249,7 @@ impl Exchange {
                     self.authenticate(*matched, index, Some((then, result)), env)
                 }
                 Resume::Authz { identity, then } => {
-                    let rule = Rc::clone(&matched.rule);
+                    let rule = Arc::clone(&matched.rule);
                     self.authorized(*matched, &rule, *identity, then.resume(result))
                 }
                 Resume::Mutate {
@@ -256,7 +257,7 @@ impl Exchange {
                     index,
                     then,
                 } => {
-                    let rule = Rc::clone(&matched.rule);
+                    let rule = Arc::clone(&matched.rule);
                     self.run_mutators(*matched, &rule, *identity, index, Some((then, result)))
                 }
             },

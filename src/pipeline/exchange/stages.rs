@@ -19,7 +19,7 @@ use crate::vocab::effect::{Effect, Reply};
 use crate::vocab::percent::encode_path;
 use crate::vocab::rejection::PipelineError;
 use crate::vocab::request::{Headers, Request};
-use std::rc::Rc;
+use std::sync::Arc;
 
 impl Exchange {
     /// Parks the request on `callout`; its answer goes to `then`.
@@ -43,7 +43,7 @@ impl Exchange {
         mut answer: Option<(authn::Then, CalloutResult)>,
         env: &Env<'_>,
     ) -> Vec<Effect> {
-        let rule = Rc::clone(&matched.rule);
+        let rule = Arc::clone(&matched.rule);
         let mut wake = Vec::new();
         let (index, step) = {
             let encoded = encode_path(&matched.path);
@@ -117,11 +117,11 @@ impl Exchange {
         matched: Matched,
         rule: &Rule,
         subject: String,
-        extra: Rc<serde_json::Value>,
+        extra: Arc<serde_json::Value>,
     ) -> Vec<Effect> {
         // Go's nil map: reading a key of it yields nil, not an error.
         let extra = if extra.is_null() {
-            Rc::new(serde_json::Value::Object(Default::default()))
+            Arc::new(serde_json::Value::Object(Default::default()))
         } else {
             extra
         };
@@ -241,7 +241,7 @@ impl Exchange {
         self.state = State::Finished;
         self.vm.borrow_mut().stats.decision(Some(rule.index), None);
         self.decision = Some(Decision {
-            rule: Some(Rc::clone(&rule.id)),
+            rule: Some(Arc::clone(&rule.id)),
             status: None,
             reason: "allowed",
             detail: None,
@@ -288,7 +288,7 @@ impl Exchange {
             .decision(index, Some(reply.status));
         self.state = State::Finished;
         self.decision = Some(Decision {
-            rule: rule.map(|r| Rc::clone(&r.id)),
+            rule: rule.map(|r| Arc::clone(&r.id)),
             status: Some(reply.status),
             reason: error.reason_id(),
             detail: error.reason(),

@@ -18,19 +18,19 @@ use portcullis::jose::crypto::{
 };
 use portcullis::jose::jwk::{Jwk, KeySet, Material};
 use portcullis::jose::signer::Signer;
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Envoy's foreign functions, emulated; counts the calls.
 #[derive(Default)]
 struct Emulated {
-    calls: Cell<u64>,
+    calls: AtomicU64,
 }
 
 impl Foreign for &Emulated {
     fn call(&self, function: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
-        self.calls.set(self.calls.get() + 1);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let answer = match function {
             "verify_signature" => envoy_crypto::verify_signature(arguments),
             "sign" => envoy_crypto::sign(arguments),
@@ -269,7 +269,7 @@ fn every_algorithm_gets_the_same_verdict_from_both_backends() {
         // material jwt-simple refuses (no DER is built for it).
         let mut bad_der = key.clone();
         if bad_der.spki.is_some() {
-            bad_der.spki = Some(std::rc::Rc::from(&b"\x30\x03\x02\x01\x01"[..]));
+            bad_der.spki = Some(std::sync::Arc::from(&b"\x30\x03\x02\x01\x01"[..]));
             let via_host = host.verify(alg, &bad_der, &input, &sig);
             assert_eq!(
                 via_host,
@@ -469,10 +469,10 @@ fn id_token_signatures_match_across_backends() {
             serde_json::json!({"sub": "alice", "iss": "https://issuer", "exp": 1_900_000_000u64, "iat": 1_700_000_000u64, "extra": {"a": [1, "b"]}}),
         )
         .unwrap();
-        let before = emulated.calls.get();
+        let before = emulated.calls.load(Ordering::Relaxed);
         let by_host = signer.sign(claims.clone(), &*host).expect("host sign");
         let by_rust = signer.sign(claims.clone(), &*rust).expect("rust sign");
-        let host_signed = emulated.calls.get() - before;
+        let host_signed = emulated.calls.load(Ordering::Relaxed) - before;
         let on_host = matches!(alg, "RS256" | "RS384" | "RS512" | "ES256" | "ES384");
         assert_eq!(host_signed, u64::from(on_host), "{alg}: host sign calls");
         let (h_input, _) = by_host.rsplit_once('.').unwrap();
