@@ -204,7 +204,7 @@ fn jwt_ops() -> Vec<(&'static str, Op)> {
     let play3 = std::fs::read("filter-config/play3.yaml").unwrap();
     let loaded = portcullis::context::http::Loaded::new(portcullis::filter::load(&play3).unwrap());
     let jwks = std::fs::read("tests/keys/jwks.json").unwrap();
-    loaded.vm.borrow_mut().jwks.on_fetched(
+    loaded.vm.borrow_mut().jwks.get().on_fetched(
         &loaded.filter.jwks_sources,
         0,
         portcullis::vocab::callout::CalloutResult::Response {

@@ -187,11 +187,19 @@ impl Jwt {
         if let Err(e) = self.rules.check(&parsed.claims, ctx.now_ms) {
             return reject_with(e, &parsed.claims);
         }
-        let found = self
-            .sources
-            .iter()
-            .find_map(|&s| ctx.jwks.keys(s)?.get(kid).map(|k| (s, k)));
-        let Some((source, jwk)) = found else {
+        // The key set and the verifier are taken out: the check runs without the store held.
+        let (found, crypto) = {
+            let jwks = ctx.jwks.get();
+            let found = self.sources.iter().find_map(|&s| {
+                let keys = jwks.keys(s)?;
+                keys.get(kid).is_some().then(|| (s, Arc::clone(keys)))
+            });
+            (found, jwks.crypto.clone())
+        };
+        let Some((source, jwk)) = found
+            .as_ref()
+            .and_then(|(s, keys)| keys.get(kid).map(|k| (*s, k)))
+        else {
             return match self.missing_key(kid, ctx) {
                 AuthnStep::Rejected(PipelineError::Unauthorized(Some(reason))) => {
                     AuthnStep::Rejected(with_claims(reason, &parsed.claims))
@@ -199,13 +207,7 @@ impl Jwt {
                 step => step,
             };
         };
-        if let Err(e) = parsed.verify(
-            &token,
-            jwk,
-            ctx.now_ms / 1000,
-            SKEW_MS / 1000,
-            &*ctx.jwks.crypto,
-        ) {
+        if let Err(e) = parsed.verify(&token, jwk, ctx.now_ms / 1000, SKEW_MS / 1000, &*crypto) {
             return reject_with(e, &parsed.claims);
         }
         let mut claims = parsed.claims;
@@ -246,6 +248,7 @@ impl Jwt {
         }
         let published = ctx
             .jwks
+            .get()
             .keys(v.source)
             .is_some_and(|ks| ks.get(&v.key.kid) == Some(&v.key));
         if !published {
@@ -275,11 +278,13 @@ impl Jwt {
     /// No published key fits: wait for the first keys or for one refetch, else refuse.
     fn missing_key(&self, kid: &str, ctx: &mut Ctx<'_>) -> AuthnStep {
         let deadline = ctx.started_ms.saturating_add(self.max_wait_ms);
-        let any_keys = self.sources.iter().any(|&s| ctx.jwks.keys(s).is_some());
+        let mut jwks = ctx.jwks.get();
+        let any_keys = self.sources.iter().any(|&s| jwks.keys(s).is_some());
         let mut wait = false;
         for &s in &self.sources {
-            wait |= ctx.jwks.missing(s, ctx.waiter, deadline, ctx.now_ms) == Missing::Wait;
+            wait |= jwks.missing(s, ctx.waiter, deadline, ctx.now_ms) == Missing::Wait;
         }
+        drop(jwks);
         if wait {
             AuthnStep::Wait
         } else if any_keys {

@@ -27,6 +27,7 @@ pub mod token;
 pub mod unauthorized;
 
 use crate::cache::jwks::{JwksRegistry, JwksStore};
+use crate::cache::place::Place;
 use crate::cache::session::{Key, Lookup, Outcome};
 use crate::cache::SharedData;
 use crate::config::clusters::Clusters;
@@ -56,7 +57,8 @@ pub struct Ctx<'a> {
     /// This request's id, for parking it behind another request's callout.
     pub waiter: u32,
     pub caches: &'a mut Caches,
-    pub jwks: &'a mut JwksStore,
+    /// Taken for each lookup, never across a signature check.
+    pub jwks: &'a mut Place<JwksStore>,
     pub stats: &'a mut Stats,
     pub shared: &'a dyn SharedData,
     /// Parked requests the authenticator's answer lets go.
@@ -147,11 +149,12 @@ fn through_cache(
     if !cached {
         return lead(ctx);
     }
-    match ctx
+    let found = ctx
         .caches
         .sessions
-        .lookup(key, ctx.waiter, ctx.now_ms, timeout_ms, ctx.shared)
-    {
+        .get()
+        .lookup(key, ctx.waiter, ctx.now_ms, timeout_ms, ctx.shared);
+    match found {
         Lookup::Hit(outcome) => outcome_step(outcome),
         Lookup::Wait => AuthnStep::Wait,
         Lookup::Lead => lead(ctx),
@@ -161,10 +164,11 @@ fn through_cache(
 /// Ends a led call: the outcome is cached until `until` (when given) and handed to the requests
 /// parked behind it.
 fn settle(ctx: &mut Ctx<'_>, key: &Key, outcome: Outcome, until: Option<u64>) -> AuthnStep {
-    let woken = ctx
-        .caches
-        .sessions
-        .complete(key, outcome.clone(), until, ctx.now_ms, ctx.shared);
+    let woken =
+        ctx.caches
+            .sessions
+            .get()
+            .complete(key, outcome.clone(), until, ctx.now_ms, ctx.shared);
     ctx.wake.extend(woken);
     outcome_step(outcome)
 }

@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod jwks;
 pub mod lru;
+pub mod place;
 pub mod session;
 mod slot;
 pub mod weigh;

@@ -107,17 +107,31 @@ pub struct SessionCache {
     poll_wanted: bool,
     /// Fast ticking was asked for and not yet given back.
     polling: bool,
+    /// Other VMs meet this one in the proxy's shared data (proxy-wasm). A cache the whole
+    /// process shares (`Place::Process`) has no other VM: its flights are every worker's.
+    slots: bool,
     pub stats: Stats,
 }
 
 impl SessionCache {
+    /// One VM's cache, which meets the other VMs' in shared data.
     pub fn new(max_entries: usize, max_bytes: usize) -> SessionCache {
         SessionCache {
             lru: Lru::new(max_entries, max_bytes),
             flights: HashMap::new(),
             poll_wanted: false,
             polling: false,
+            slots: true,
             stats: Stats::default(),
+        }
+    }
+
+    /// The one cache of a process whose workers are threads: waiters of every worker park on
+    /// its flights (their ids unique in the process), so each session key is asked once.
+    pub fn process_wide(max_entries: usize, max_bytes: usize) -> SessionCache {
+        SessionCache {
+            slots: false,
+            ..SessionCache::new(max_entries, max_bytes)
         }
     }
 
@@ -159,7 +173,11 @@ impl SessionCache {
             self.stats.hits += 1;
             return Lookup::Hit(o.clone());
         }
-        let read = shared.get(&slot_key(key));
+        let read = if self.slots {
+            shared.get(&slot_key(key))
+        } else {
+            None
+        };
         let slot = read
             .as_ref()
             .map(|(value, _)| parse_slot(value, key, now_ms));
@@ -290,7 +308,7 @@ impl SessionCache {
     ) -> Vec<u32> {
         let mut written = false;
         if let Some(until) = cache_until.filter(|u| *u > now_ms) {
-            if matches!(outcome, Outcome::Session { .. }) {
+            if self.slots && matches!(outcome, Outcome::Session { .. }) {
                 written = write_shared(shared, key, &outcome, until);
             }
             self.lru.insert(*key, outcome.clone(), until);

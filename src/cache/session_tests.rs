@@ -373,3 +373,43 @@ fn without_prepared_slots_a_miss_leads_unmarked() {
         "no write to a missing slot"
     );
 }
+
+/// Shared data that fails the test when touched: a process-wide cache has no other VM to meet.
+struct Untouched;
+impl SharedData for Untouched {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        panic!("a process-wide cache read shared data: {key}")
+    }
+    fn set(&self, key: &str, _: &[u8], _: Option<u32>) -> bool {
+        panic!("a process-wide cache wrote shared data: {key}")
+    }
+}
+
+#[test]
+fn a_process_wide_cache_single_flights_every_worker_without_shared_data() {
+    use crate::cache::place::{lock, Place};
+    let process = Place::process(SessionCache::process_wide(10, 1 << 20));
+    // Two workers' places around the one cache; waiter ids are unique in the process.
+    let mut a = Place::Process(Arc::clone(&process));
+    let mut b = Place::Process(Arc::clone(&process));
+    let k = [7u8; 32];
+    assert_eq!(a.get().lookup(&k, 1, 0, T, &Untouched), Lookup::Lead);
+    assert_eq!(b.get().lookup(&k, 2, 1, T, &Untouched), Lookup::Wait);
+    assert_eq!(a.get().lookup(&k, 3, 1, T, &Untouched), Lookup::Wait);
+    // Past any shared-data wait bound, still parked: the leader's call has its own timeout.
+    assert_eq!(b.get().lookup(&k, 4, 2_000, T, &Untouched), Lookup::Wait);
+    let woken = a
+        .get()
+        .complete(&k, session("u"), Some(10_000), 3_000, &Untouched);
+    assert_eq!(woken, vec![2, 3, 4]);
+    assert_eq!(
+        b.get().lookup(&k, 2, 3_001, T, &Untouched),
+        Lookup::Hit(session("u"))
+    );
+    assert_eq!(
+        b.get().lookup(&k, 9, 3_001, T, &Untouched),
+        Lookup::Hit(session("u"))
+    );
+    let stats = lock(&process).stats;
+    assert_eq!((stats.misses, stats.hits, stats.waits), (1, 1, 3));
+}

@@ -200,15 +200,17 @@ impl Metrics {
             vm.authn.tokens.evictions(),
             last.token_evictions,
         );
-        let s = &vm.authn.sessions.stats;
-        let session = (
-            s.hits,
-            s.shared_hits,
-            s.misses,
-            vm.authn.sessions.evictions(),
-            s.shared_waits,
-            s.shared_wait_expiries,
-        );
+        let session = vm.authn.sessions.with(|c| {
+            let s = &c.stats;
+            (
+                s.hits,
+                s.shared_hits,
+                s.misses,
+                c.evictions(),
+                s.shared_waits,
+                s.shared_wait_expiries,
+            )
+        });
         cache(self, "session", "hit", session.0, last.session.0);
         cache(self, "session", "shared_hit", session.1, last.session.1);
         cache(self, "session", "miss", session.2, last.session.2);
@@ -221,7 +223,7 @@ impl Metrics {
             session.5,
             last.session.5,
         );
-        let j = vm.jwks.counters;
+        let (j, ready) = vm.jwks.with(|s| (s.counters, s.ready()));
         let jwks = |this: &Self, result: &str, now: u64, before: u64| {
             this.count(
                 host,
@@ -234,7 +236,7 @@ impl Metrics {
         jwks(self, "failed", j.failures, last.jwks.failures);
         jwks(self, "adopted", j.adopted, last.jwks.adopted);
         if !filter.jwks_sources.is_empty() {
-            self.gauge(host, "portcullis_jwks_ready", u64::from(vm.jwks.ready()));
+            self.gauge(host, "portcullis_jwks_ready", u64::from(ready));
         }
         for c in self.calls.borrow_mut().iter_mut() {
             for ((result, n), before) in CALLOUT_RESULTS

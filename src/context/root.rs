@@ -105,14 +105,14 @@ impl RootFilter {
         };
         host.log(level, &message);
         self.metrics.crypto_backend(host, crypto.name());
-        loaded.vm.borrow_mut().jwks.crypto = crypto;
+        loaded.vm.borrow_mut().jwks.get().crypto = crypto;
     }
 
     /// The tick period the loaded configuration needs; 0 turns ticking off. While requests wait
     /// on another VM's session call, `POLL_TICK_MS`.
     pub fn tick_period_ms(&self) -> u64 {
         match &self.loaded {
-            Some(l) if l.vm.borrow().authn.sessions.polling() => POLL_TICK_MS,
+            Some(l) if l.vm.borrow().authn.sessions.with(SessionCache::polling) => POLL_TICK_MS,
             Some(l) if !l.filter.jwks_sources.is_empty() => TICK_MS,
             Some(_) => STATS_TICK_MS,
             None => 0,
@@ -121,17 +121,16 @@ impl RootFilter {
 
     pub fn on_tick(&mut self, host: &impl Host) {
         let Some(loaded) = &self.loaded else { return };
-        let was_ready = loaded.vm.borrow().jwks.ready();
+        let was_ready = loaded.vm.borrow().jwks.with(JwksStore::ready);
         self.metrics
             .publish(host, &loaded.filter, &loaded.vm.borrow());
-        let (calls, wake) =
-            loaded
-                .vm
-                .borrow_mut()
-                .jwks
-                .on_tick(&loaded.filter.jwks_sources, host.now_ms(), host);
+        let (calls, wake) = loaded.vm.borrow_mut().jwks.get().on_tick(
+            &loaded.filter.jwks_sources,
+            host.now_ms(),
+            host,
+        );
         let mut failed = Vec::new();
-        if !was_ready && loaded.vm.borrow().jwks.ready() {
+        if !was_ready && loaded.vm.borrow().jwks.with(JwksStore::ready) {
             host.log(
                 LogLevel::Info,
                 "portcullis: ready: every JWKS has been fetched",
@@ -143,16 +142,28 @@ impl RootFilter {
             }
         }
         wake.into_iter().for_each(|id| host.wake(id));
-        let polling = loaded.vm.borrow().authn.sessions.polling();
+        let polling = loaded
+            .vm
+            .borrow()
+            .authn
+            .sessions
+            .with(SessionCache::polling);
         if polling {
             let wake = loaded
                 .vm
                 .borrow_mut()
                 .authn
                 .sessions
+                .get()
                 .poll(host.now_ms(), host);
             wake.into_iter().for_each(|id| host.wake(id));
-            if !loaded.vm.borrow().authn.sessions.polling() {
+            if !loaded
+                .vm
+                .borrow()
+                .authn
+                .sessions
+                .with(SessionCache::polling)
+            {
                 host.set_tick_period(self.tick_period_ms());
             }
         }
@@ -188,12 +199,13 @@ impl RootFilter {
                 &format!("JWKS fetch from {url} failed; keeping the keys we have"),
             );
         }
-        let wake =
-            loaded
-                .vm
-                .borrow_mut()
-                .jwks
-                .on_fetched(sources, source, result, host.now_ms(), host);
+        let wake = loaded.vm.borrow_mut().jwks.get().on_fetched(
+            sources,
+            source,
+            result,
+            host.now_ms(),
+            host,
+        );
         wake.into_iter().for_each(|id| host.wake(id));
     }
 }

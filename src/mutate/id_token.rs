@@ -7,6 +7,7 @@
 use super::{Caches, Ctx, Mutate, MutateStep};
 use crate::cache::digest::{Digest, Hasher};
 use crate::cache::jwks::{JwksRegistry, JwksStore};
+use crate::cache::place::Place;
 use crate::cache::weigh::Weigh;
 use crate::config::clusters::Clusters;
 use crate::config::duration::parse_ms;
@@ -183,12 +184,17 @@ impl IdToken {
     }
 
     /// The signer, parsed again only when the fetched JWKS changed.
-    fn signer(&self, caches: &mut Caches, jwks: &JwksStore) -> Result<Arc<Signer>, PipelineError> {
+    fn signer(
+        &self,
+        caches: &mut Caches,
+        jwks: &mut Place<JwksStore>,
+    ) -> Result<Arc<Signer>, PipelineError> {
         let source = match &self.keys {
             Keys::Inline(s) => return Ok(Arc::clone(s)),
             Keys::Fetched(source) => *source,
         };
-        let Some((version, doc)) = jwks.document(source) else {
+        let document = jwks.get().document(source);
+        let Some((version, doc)) = document else {
             return Err(PipelineError::unavailable(IdTokenError::NotFetched));
         };
         if let Some((v, s)) = caches.signers.get(&source) {
@@ -210,7 +216,7 @@ impl IdToken {
         session: &mut Session<'_>,
         now_ms: u64,
         caches: &mut Caches,
-        jwks: &JwksStore,
+        jwks: &mut Place<JwksStore>,
     ) -> Result<(), PipelineError> {
         let rendered = match &self.claims {
             None => String::new(),
@@ -247,9 +253,10 @@ impl IdToken {
         claims.insert("iss".into(), Value::from(self.issuer.as_str()));
         claims.insert("nbf".into(), Value::from(now_s));
         claims.insert("sub".into(), Value::from(session.subject.as_str()));
-        let token = self
-            .signer(caches, jwks)?
-            .sign(claims, &*jwks.crypto)
+        let signer = self.signer(caches, jwks)?;
+        let crypto = jwks.get().crypto.clone();
+        let token = signer
+            .sign(claims, &*crypto)
             .map_err(|e| PipelineError::internal(IdTokenError::Sign(e)))?;
         let minted = Minted {
             token: token.clone(),

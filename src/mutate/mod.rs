@@ -18,6 +18,7 @@ pub mod noop;
 pub use caches::Caches;
 
 use crate::cache::jwks::{JwksRegistry, JwksStore};
+use crate::cache::place::Place;
 use crate::config::clusters::Clusters;
 use crate::config::merge::or_empty;
 use crate::config::{registry, Invalid};
@@ -31,8 +32,8 @@ use std::sync::Arc;
 pub struct Ctx<'a> {
     pub now_ms: u64,
     pub caches: &'a mut Caches,
-    /// Fetched keys (`id_token` signs with them).
-    pub jwks: &'a JwksStore,
+    /// Fetched keys (`id_token` signs with them); taken for each lookup, never across signing.
+    pub jwks: &'a mut Place<JwksStore>,
 }
 
 /// What a mutator did, or the call it needs first.

@@ -283,7 +283,7 @@ impl Exchange {
     /// Whether a request of this VM has just started waiting on another VM's call, so the root
     /// context must tick fast to poll for its answer (true once per such start).
     pub fn take_poll_wanted(&self) -> bool {
-        self.vm.borrow_mut().authn.sessions.take_poll_wanted()
+        self.vm.borrow_mut().authn.sessions.get().take_poll_wanted()
     }
 
     /// The request is going away: if others wait on its callout, they must be woken (and its
@@ -298,6 +298,7 @@ impl Exchange {
                 .borrow_mut()
                 .authn
                 .sessions
+                .get()
                 .abandon(&then.leads, shared),
             _ => Vec::new(),
         }
