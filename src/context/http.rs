@@ -7,7 +7,7 @@ use super::MAX_CALLOUT_BODY;
 use crate::cache::session::POLL_TICK_MS;
 use crate::filter::Filter;
 use crate::pipeline::decision::Decision;
-use crate::pipeline::{Env, Exchange, VmState};
+use crate::pipeline::{Env, Exchange, Shared, VmState};
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::effect::{Effect, Reply};
 use crate::vocab::log::LogLevel;
@@ -32,6 +32,8 @@ pub struct Loaded {
     pub filter: Arc<Filter>,
     pub vm: Rc<RefCell<VmState>>,
     pub metrics: Rc<Metrics>,
+    /// The caches this VM shares with the process's other workers, when workers are threads.
+    pub shared: Option<Shared>,
 }
 
 impl Loaded {
@@ -39,12 +41,26 @@ impl Loaded {
         Loaded::with_metrics(filter, Rc::default())
     }
 
+    /// A VM of its own (proxy-wasm: one per worker).
     pub fn with_metrics(filter: Filter, metrics: Rc<Metrics>) -> Loaded {
         let vm = Rc::new(RefCell::new(VmState::new(&filter)));
         Loaded {
             filter: Arc::new(filter),
             vm,
             metrics,
+            shared: None,
+        }
+    }
+
+    /// One worker of a process whose workers are threads: the compiled configuration and the
+    /// caches in `shared` are every worker's, the rest is this worker's own.
+    pub fn sharing(filter: Arc<Filter>, shared: Shared, metrics: Rc<Metrics>) -> Loaded {
+        let vm = Rc::new(RefCell::new(VmState::sharing(&shared)));
+        Loaded {
+            filter,
+            vm,
+            metrics,
+            shared: Some(shared),
         }
     }
 }

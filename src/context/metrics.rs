@@ -149,8 +149,20 @@ impl Metrics {
         self.calls.borrow_mut().clear();
     }
 
-    /// Publishes what the VM counted since the last call.
+    /// Publishes what the VM counted since the last call (the root context's tick), the caches
+    /// it shares with other workers included.
     pub fn publish(&self, host: &impl Host, filter: &Filter, vm: &VmState) {
+        self.publish_parts(host, filter, vm, true);
+    }
+
+    /// Publishes what only this worker counted (its requests, authenticators, verified tokens
+    /// and callouts), for a worker whose session cache and key sets are the process's: their
+    /// counts are the root's to publish, once.
+    pub fn publish_own(&self, host: &impl Host, filter: &Filter, vm: &VmState) {
+        self.publish_parts(host, filter, vm, false);
+    }
+
+    fn publish_parts(&self, host: &impl Host, filter: &Filter, vm: &VmState, caches: bool) {
         let mut last = self.published.borrow_mut();
         for ((rule, status), n) in vm.stats.decisions() {
             let before = last.stats.decisions_of(rule, status);
@@ -200,6 +212,22 @@ impl Metrics {
             vm.authn.tokens.evictions(),
             last.token_evictions,
         );
+        for c in self.calls.borrow_mut().iter_mut() {
+            for ((result, n), before) in CALLOUT_RESULTS
+                .iter()
+                .zip(c.counted)
+                .zip(c.published.iter_mut())
+            {
+                let tags = [("cluster", c.cluster.as_str()), ("result", result)];
+                self.count(host, "portcullis_callouts_total", &tags, n - *before);
+                *before = n;
+            }
+        }
+        last.stats = vm.stats.clone();
+        last.token_evictions = vm.authn.tokens.evictions();
+        if !caches {
+            return;
+        }
         let session = vm.authn.sessions.with(|c| {
             let s = &c.stats;
             (
@@ -238,20 +266,7 @@ impl Metrics {
         if !filter.jwks_sources.is_empty() {
             self.gauge(host, "portcullis_jwks_ready", u64::from(ready));
         }
-        for c in self.calls.borrow_mut().iter_mut() {
-            for ((result, n), before) in CALLOUT_RESULTS
-                .iter()
-                .zip(c.counted)
-                .zip(c.published.iter_mut())
-            {
-                let tags = [("cluster", c.cluster.as_str()), ("result", result)];
-                self.count(host, "portcullis_callouts_total", &tags, n - *before);
-                *before = n;
-            }
-        }
-        last.stats = vm.stats.clone();
         last.session = session;
-        last.token_evictions = vm.authn.tokens.evictions();
         last.jwks = j;
     }
 }

@@ -10,7 +10,9 @@ use crate::cache::session::{SessionCache, POLL_TICK_MS};
 use crate::jose::crypto::Backend;
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::log::LogLevel;
+use crate::pipeline::Shared;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// How often the root context ticks when it has key sets to keep fresh. Requests waiting for
 /// keys wait at most this long before their fetch starts.
@@ -24,9 +26,20 @@ pub struct RootFilter {
     /// JWKS fetches in flight, by source index.
     pending: InFlight<usize>,
     metrics: Rc<Metrics>,
+    /// The proxy's workers are threads of this process (a native build): each configuration's
+    /// session cache and key sets are made once, here, for all of them (`Loaded::shared`).
+    threads: bool,
 }
 
 impl RootFilter {
+    /// The root of a process whose workers are threads sharing its caches.
+    pub fn for_threads() -> RootFilter {
+        RootFilter {
+            threads: true,
+            ..RootFilter::default()
+        }
+    }
+
     pub fn loaded(&self) -> Option<&Loaded> {
         self.loaded.as_ref()
     }
@@ -51,7 +64,10 @@ impl RootFilter {
                     ),
                 );
                 JwksStore::prepare(&filter.jwks_sources, host);
-                SessionCache::prepare(host);
+                if !self.threads {
+                    // A process-wide session cache meets no other VM in shared data.
+                    SessionCache::prepare(host);
+                }
                 filter
                     .state_key_names()
                     .for_each(|k| host.declare_filter_state(k));
@@ -61,7 +77,13 @@ impl RootFilter {
                         "portcullis: not ready: rules with jwt wait for the first JWKS fetch",
                     );
                 }
-                let loaded = Loaded::with_metrics(filter, Rc::clone(&self.metrics));
+                let metrics = Rc::clone(&self.metrics);
+                let loaded = if self.threads {
+                    let shared = Shared::new(&filter);
+                    Loaded::sharing(Arc::new(filter), shared, metrics)
+                } else {
+                    Loaded::with_metrics(filter, metrics)
+                };
                 self.choose_crypto(host, &loaded);
                 self.loaded = Some(loaded);
                 host.set_tick_period(self.tick_period_ms());

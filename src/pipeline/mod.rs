@@ -10,4 +10,4 @@ mod trace_context;
 mod vm_state;
 
 pub use exchange::{Env, Exchange};
-pub use vm_state::VmState;
+pub use vm_state::{Shared, VmState};
