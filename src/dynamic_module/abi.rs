@@ -94,197 +94,201 @@ pub type HttpFilterPerRouteConfigModulePtr = *const c_void;
 // ---------------------------------------------------------------------------------------------
 // Enums (C `int`).
 
-/// `envoy_dynamic_module_type_http_header_type`: which header map a header callback reads.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpHeaderType(pub u32);
-impl HttpHeaderType {
-    pub const REQUEST_HEADER: Self = Self(0);
-    pub const REQUEST_TRAILER: Self = Self(1);
-    pub const RESPONSE_HEADER: Self = Self(2);
-    pub const RESPONSE_TRAILER: Self = Self(3);
+/// A C enum as a `u32` newtype (ABI-identical to `int` on the targets Envoy runs on) with one
+/// associated const per value, so a value Envoy passes that this file does not name stays
+/// defined behaviour.
+macro_rules! c_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$value_doc:meta])* $value:ident = $n:literal,)* }) => {
+        $(#[$doc])*
+        #[repr(transparent)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name(pub u32);
+        impl $name {
+            $($(#[$value_doc])* pub const $value: Self = Self($n);)*
+        }
+    };
 }
 
-/// `envoy_dynamic_module_type_http_body_type`: which body a body callback reads. "Received" is
-/// the chunk of the current `on_http_filter_request_body` only; "Buffered" is what Envoy has
-/// buffered for this filter so far (after `StopIterationAndBuffer`).
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpBodyType(pub u32);
-impl HttpBodyType {
-    pub const RECEIVED_REQUEST_BODY: Self = Self(0);
-    pub const BUFFERED_REQUEST_BODY: Self = Self(1);
-    pub const RECEIVED_RESPONSE_BODY: Self = Self(2);
-    pub const BUFFERED_RESPONSE_BODY: Self = Self(3);
+c_enum! {
+    /// `envoy_dynamic_module_type_http_header_type`: which header map a header callback reads.
+    HttpHeaderType {
+        REQUEST_HEADER = 0,
+        REQUEST_TRAILER = 1,
+        RESPONSE_HEADER = 2,
+        RESPONSE_TRAILER = 3,
+    }
 }
 
-/// `envoy_dynamic_module_type_on_http_filter_request_headers_status` (= Envoy's
-/// `FilterHeadersStatus`, cast as is); also the response-headers status.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HeadersStatus(pub u32);
-impl HeadersStatus {
-    pub const CONTINUE: Self = Self(0);
-    /// Stop this filter's headers; body chunks still arrive (and pass on unless the body hook
-    /// stops them) until `http_filter_continue_decoding`.
-    pub const STOP_ITERATION: Self = Self(1);
-    pub const CONTINUE_AND_DONT_END_STREAM: Self = Self(2);
-    /// Stop and buffer everything, without calling this filter's body hook until
-    /// `http_filter_continue_decoding`: the module never learns the body is complete, so do not
-    /// use it to read a body (use `STOP_ITERATION`, then `BodyStatus::STOP_ITERATION_AND_BUFFER`).
-    pub const STOP_ALL_ITERATION_AND_BUFFER: Self = Self(3);
-    pub const STOP_ALL_ITERATION_AND_WATERMARK: Self = Self(4);
+c_enum! {
+    /// `envoy_dynamic_module_type_http_body_type`: which body a body callback reads. "Received" is
+    /// the chunk of the current `on_http_filter_request_body` only; "Buffered" is what Envoy has
+    /// buffered for this filter so far (after `StopIterationAndBuffer`).
+    HttpBodyType {
+        RECEIVED_REQUEST_BODY = 0,
+        BUFFERED_REQUEST_BODY = 1,
+        RECEIVED_RESPONSE_BODY = 2,
+        BUFFERED_RESPONSE_BODY = 3,
+    }
 }
 
-/// `envoy_dynamic_module_type_on_http_filter_request_body_status` (= `FilterDataStatus`); also
-/// the response-body status.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BodyStatus(pub u32);
-impl BodyStatus {
-    pub const CONTINUE: Self = Self(0);
-    /// Buffer this chunk into the filter's buffered body; past the buffer limit Envoy answers
-    /// 413 itself.
-    pub const STOP_ITERATION_AND_BUFFER: Self = Self(1);
-    pub const STOP_ITERATION_AND_WATERMARK: Self = Self(2);
-    pub const STOP_ITERATION_NO_BUFFER: Self = Self(3);
+c_enum! {
+    /// `envoy_dynamic_module_type_on_http_filter_request_headers_status` (= Envoy's
+    /// `FilterHeadersStatus`, cast as is); also the response-headers status.
+    HeadersStatus {
+        CONTINUE = 0,
+        /// Stop this filter's headers; body chunks still arrive (and pass on unless the body hook
+        /// stops them) until `http_filter_continue_decoding`.
+        STOP_ITERATION = 1,
+        CONTINUE_AND_DONT_END_STREAM = 2,
+        /// Stop and buffer everything, without calling this filter's body hook until
+        /// `http_filter_continue_decoding`: the module never learns the body is complete, so
+        /// do not use it to read a body (use `STOP_ITERATION`, then
+        /// `BodyStatus::STOP_ITERATION_AND_BUFFER`).
+        STOP_ALL_ITERATION_AND_BUFFER = 3,
+        STOP_ALL_ITERATION_AND_WATERMARK = 4,
+    }
 }
 
-/// `envoy_dynamic_module_type_on_http_filter_request_trailers_status` (= `FilterTrailersStatus`);
-/// also the response-trailers status.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrailersStatus(pub u32);
-impl TrailersStatus {
-    pub const CONTINUE: Self = Self(0);
-    pub const STOP_ITERATION: Self = Self(1);
+c_enum! {
+    /// `envoy_dynamic_module_type_on_http_filter_request_body_status` (= `FilterDataStatus`); also
+    /// the response-body status.
+    BodyStatus {
+        CONTINUE = 0,
+        /// Buffer this chunk into the filter's buffered body; past the buffer limit Envoy answers
+        /// 413 itself.
+        STOP_ITERATION_AND_BUFFER = 1,
+        STOP_ITERATION_AND_WATERMARK = 2,
+        STOP_ITERATION_NO_BUFFER = 3,
+    }
 }
 
-/// `envoy_dynamic_module_type_on_http_filter_local_reply_status` (= `LocalErrorStatus`).
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LocalReplyStatus(pub u32);
-impl LocalReplyStatus {
-    pub const CONTINUE: Self = Self(0);
-    pub const CONTINUE_AND_RESET_STREAM: Self = Self(1);
+c_enum! {
+    /// `envoy_dynamic_module_type_on_http_filter_request_trailers_status`
+    /// (= `FilterTrailersStatus`); also the response-trailers status.
+    TrailersStatus {
+        CONTINUE = 0,
+        STOP_ITERATION = 1,
+    }
 }
 
-/// `envoy_dynamic_module_type_log_level` (= Envoy's `spdlog` levels).
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogLevel(pub u32);
-impl LogLevel {
-    pub const TRACE: Self = Self(0);
-    pub const DEBUG: Self = Self(1);
-    pub const INFO: Self = Self(2);
-    pub const WARN: Self = Self(3);
-    pub const ERROR: Self = Self(4);
-    pub const CRITICAL: Self = Self(5);
-    pub const OFF: Self = Self(6);
+c_enum! {
+    /// `envoy_dynamic_module_type_on_http_filter_local_reply_status` (= `LocalErrorStatus`).
+    LocalReplyStatus {
+        CONTINUE = 0,
+        CONTINUE_AND_RESET_STREAM = 1,
+    }
 }
 
-/// `envoy_dynamic_module_type_http_callout_init_result`: what starting a callout returned. Only
-/// `SUCCESS` is followed by a `*_http_callout_done`.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpCalloutInitResult(pub u32);
-impl HttpCalloutInitResult {
-    pub const SUCCESS: Self = Self(0);
-    /// `:method`, `:path` or `host` missing.
-    pub const MISSING_REQUIRED_HEADERS: Self = Self(1);
-    pub const CLUSTER_NOT_FOUND: Self = Self(2);
-    pub const DUPLICATE_CALLOUT_ID: Self = Self(3);
-    /// No request could be made (for example no healthy host), or it failed at once.
-    pub const CANNOT_CREATE_REQUEST: Self = Self(4);
+c_enum! {
+    /// `envoy_dynamic_module_type_log_level` (= Envoy's `spdlog` levels).
+    LogLevel {
+        TRACE = 0,
+        DEBUG = 1,
+        INFO = 2,
+        WARN = 3,
+        ERROR = 4,
+        CRITICAL = 5,
+        OFF = 6,
+    }
 }
 
-/// `envoy_dynamic_module_type_http_callout_result`: how a started callout ended.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpCalloutResult(pub u32);
-impl HttpCalloutResult {
-    /// A response arrived: read `:status`. A timeout answers SUCCESS with Envoy's own 504
-    /// ("upstream request timeout"), a refused connection SUCCESS with 503.
-    pub const SUCCESS: Self = Self(0);
-    /// The stream was reset; headers and body are null.
-    pub const RESET: Self = Self(1);
-    pub const EXCEED_RESPONSE_BUFFER_LIMIT: Self = Self(2);
+c_enum! {
+    /// `envoy_dynamic_module_type_http_callout_init_result`: what starting a callout returned. Only
+    /// `SUCCESS` is followed by a `*_http_callout_done`.
+    HttpCalloutInitResult {
+        SUCCESS = 0,
+        /// `:method`, `:path` or `host` missing.
+        MISSING_REQUIRED_HEADERS = 1,
+        CLUSTER_NOT_FOUND = 2,
+        DUPLICATE_CALLOUT_ID = 3,
+        /// No request could be made (for example no healthy host), or it failed at once.
+        CANNOT_CREATE_REQUEST = 4,
+    }
 }
 
-/// `envoy_dynamic_module_type_http_stream_reset_reason`, passed to the streamed-callout reset
-/// hooks (which portcullis does not use but must export).
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpStreamResetReason(pub u32);
-impl HttpStreamResetReason {
-    pub const CONNECTION_FAILURE: Self = Self(0);
-    pub const CONNECTION_TERMINATION: Self = Self(1);
-    pub const LOCAL_RESET: Self = Self(2);
-    pub const LOCAL_REFUSED_STREAM_RESET: Self = Self(3);
-    pub const OVERFLOW: Self = Self(4);
-    pub const REMOTE_RESET: Self = Self(5);
-    pub const REMOTE_REFUSED_STREAM_RESET: Self = Self(6);
-    pub const PROTOCOL_ERROR: Self = Self(7);
+c_enum! {
+    /// `envoy_dynamic_module_type_http_callout_result`: how a started callout ended.
+    HttpCalloutResult {
+        /// A response arrived: read `:status`. A timeout answers SUCCESS with Envoy's own 504
+        /// ("upstream request timeout"), a refused connection SUCCESS with 503.
+        SUCCESS = 0,
+        /// The stream was reset; headers and body are null.
+        RESET = 1,
+        EXCEED_RESPONSE_BUFFER_LIMIT = 2,
+    }
 }
 
-/// `envoy_dynamic_module_type_metrics_result`.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MetricsResult(pub u32);
-impl MetricsResult {
-    pub const SUCCESS: Self = Self(0);
-    /// The id names no metric of this kind defined on this configuration.
-    pub const METRIC_NOT_FOUND: Self = Self(1);
-    /// The number of label values differs from the number of label names defined.
-    pub const INVALID_LABELS: Self = Self(2);
-    /// A define after `on_http_filter_config_new` returned: definitions are frozen then.
-    pub const FROZEN: Self = Self(3);
+c_enum! {
+    /// `envoy_dynamic_module_type_http_stream_reset_reason`, passed to the streamed-callout reset
+    /// hooks (which portcullis does not use but must export).
+    HttpStreamResetReason {
+        CONNECTION_FAILURE = 0,
+        CONNECTION_TERMINATION = 1,
+        LOCAL_RESET = 2,
+        LOCAL_REFUSED_STREAM_RESET = 3,
+        OVERFLOW = 4,
+        REMOTE_RESET = 5,
+        REMOTE_REFUSED_STREAM_RESET = 6,
+        PROTOCOL_ERROR = 7,
+    }
 }
 
-/// `envoy_dynamic_module_type_attribute_id`: the attributes of
-/// `http_filter_get_attribute_{string,int,bool}` (Envoy's CEL attribute names). Only those
-/// portcullis may read are named; the values were read back through the 1.40 binary.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttributeId(pub u32);
-impl AttributeId {
-    /// `request.path` (string): the `:path` header, query included.
-    pub const REQUEST_PATH: Self = Self(0);
-    /// `request.url_path` (string): the path without the query.
-    pub const REQUEST_URL_PATH: Self = Self(1);
-    /// `request.host` (string).
-    pub const REQUEST_HOST: Self = Self(2);
-    /// `request.scheme` (string): the `:scheme` header ("http" or "https").
-    pub const REQUEST_SCHEME: Self = Self(3);
-    /// `request.method` (string).
-    pub const REQUEST_METHOD: Self = Self(4);
-    /// `request.id` (string): `x-request-id`.
-    pub const REQUEST_ID: Self = Self(9);
-    /// `request.protocol` (string): "HTTP/1.1", "HTTP/2", ...
-    pub const REQUEST_PROTOCOL: Self = Self(10);
-    /// `request.query` (string).
-    pub const REQUEST_QUERY: Self = Self(11);
-    /// `source.address` (string): the connection manager's downstream remote address as
-    /// "ip:port". Unless the connection manager has `use_remote_address: true` this is taken
-    /// from the client's `x-forwarded-for` (port 0): forgeable. The TCP peer is
-    /// `http_get_downstream_direct_remote_address`.
-    pub const SOURCE_ADDRESS: Self = Self(24);
-    /// `source.port` (int).
-    pub const SOURCE_PORT: Self = Self(25);
-    /// `destination.address` (string): the local address as "ip:port".
-    pub const DESTINATION_ADDRESS: Self = Self(26);
-    /// `destination.port` (int).
-    pub const DESTINATION_PORT: Self = Self(27);
-    /// `connection.id` (int).
-    pub const CONNECTION_ID: Self = Self(28);
-    /// `connection.mtls` (bool): false on one-way TLS; absent (the call returns false) on
-    /// plaintext.
-    pub const CONNECTION_MTLS: Self = Self(29);
-    /// `connection.requested_server_name` (string): SNI.
-    pub const CONNECTION_REQUESTED_SERVER_NAME: Self = Self(30);
-    /// `connection.tls_version` (string): absent (the call returns false) on plaintext, so it
-    /// tells whether the downstream connection is TLS.
-    pub const CONNECTION_TLS_VERSION: Self = Self(31);
+c_enum! {
+    /// `envoy_dynamic_module_type_metrics_result`.
+    MetricsResult {
+        SUCCESS = 0,
+        /// The id names no metric of this kind defined on this configuration.
+        METRIC_NOT_FOUND = 1,
+        /// The number of label values differs from the number of label names defined.
+        INVALID_LABELS = 2,
+        /// A define after `on_http_filter_config_new` returned: definitions are frozen then.
+        FROZEN = 3,
+    }
+}
+
+c_enum! {
+    /// `envoy_dynamic_module_type_attribute_id`: the attributes of
+    /// `http_filter_get_attribute_{string,int,bool}` (Envoy's CEL attribute names). Only those
+    /// portcullis may read are named; the values were read back through the 1.40 binary.
+    AttributeId {
+        /// `request.path` (string): the `:path` header, query included.
+        REQUEST_PATH = 0,
+        /// `request.url_path` (string): the path without the query.
+        REQUEST_URL_PATH = 1,
+        /// `request.host` (string).
+        REQUEST_HOST = 2,
+        /// `request.scheme` (string): the `:scheme` header ("http" or "https").
+        REQUEST_SCHEME = 3,
+        /// `request.method` (string).
+        REQUEST_METHOD = 4,
+        /// `request.id` (string): `x-request-id`.
+        REQUEST_ID = 9,
+        /// `request.protocol` (string): "HTTP/1.1", "HTTP/2", ...
+        REQUEST_PROTOCOL = 10,
+        /// `request.query` (string).
+        REQUEST_QUERY = 11,
+        /// `source.address` (string): the connection manager's downstream remote address as
+        /// "ip:port". Unless the connection manager has `use_remote_address: true` this is taken
+        /// from the client's `x-forwarded-for` (port 0): forgeable. The TCP peer is
+        /// `http_get_downstream_direct_remote_address`.
+        SOURCE_ADDRESS = 24,
+        /// `source.port` (int).
+        SOURCE_PORT = 25,
+        /// `destination.address` (string): the local address as "ip:port".
+        DESTINATION_ADDRESS = 26,
+        /// `destination.port` (int).
+        DESTINATION_PORT = 27,
+        /// `connection.id` (int).
+        CONNECTION_ID = 28,
+        /// `connection.mtls` (bool): false on one-way TLS; absent (the call returns false) on
+        /// plaintext.
+        CONNECTION_MTLS = 29,
+        /// `connection.requested_server_name` (string): SNI.
+        CONNECTION_REQUESTED_SERVER_NAME = 30,
+        /// `connection.tls_version` (string): absent (the call returns false) on plaintext, so it
+        /// tells whether the downstream connection is TLS.
+        CONNECTION_TLS_VERSION = 31,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
