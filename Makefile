@@ -7,7 +7,7 @@ WASM := target/wasm32-wasip1/release/portcullis.wasm
 # The test-only build that traps on request (cargo feature test-trap), never the release .wasm.
 TRAP_WASM := target/trap/wasm32-wasip1/release/portcullis.wasm
 
-.PHONY: all toolchain venv build build-trap oci run test test-native test-host test-envoy lint bench bench-quick bench-fuel bench-tools fuzz fuzz-tools soak soak-quick clean
+.PHONY: all toolchain venv build build-trap build-floor-native oci run test test-native test-host test-envoy lint bench bench-quick bench-fuel bench-tools fuzz fuzz-tools soak soak-quick clean
 
 all: build
 
@@ -33,6 +33,13 @@ build-trap: toolchain
 	CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
 		$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
 	@ls -l $(TRAP_WASM) | awk '{print "portcullis.wasm (test-trap): " $$5 " bytes"}'
+
+# The native floor (benches/floor-native): a do-nothing Envoy dynamic module setting one header,
+# beside the proxy-wasm floor benches/floor. Its own Cargo project; Envoy loads it as
+# `dynamic_module_config: {name: portcullis_floor}` from ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
+build-floor-native:
+	cd benches/floor-native && $(CARGO) build --release --locked
+	@ls -l benches/floor-native/target/release/libportcullis_floor.so | awk '{print "libportcullis_floor.so: " $$5 " bytes"}'
 
 # The .wasm as an OCI image (Istio's compat format: one layer holding plugin.wasm) in target/oci,
 # without a container engine; push it with skopeo (README: Deploying in Istio).

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("context", 7),
     // The bindings, one per ABI: same rank, so neither names the other.
     ("proxy_wasm", 8),
+    ("dynamic_module", 8),
 ];
 
 fn rank(module: &str) -> Option<u8> {
