@@ -162,13 +162,13 @@ impl Host for CliHost<'_> {
     }
 
     /// Stats are not shown; `explain` reads the VM's own counters instead.
-    fn define_metric(&self, _: MetricKind, _: &str) -> Option<u32> {
+    fn define_metric(&self, _: MetricKind, _: &str, _: &[&str]) -> Option<u32> {
         Some(0)
     }
 
-    fn increment_metric(&self, _: u32, _: i64) {}
+    fn increment_metric(&self, _: u32, _: &[&str], _: u64) {}
 
-    fn record_metric(&self, _: u32, _: u64) {}
+    fn record_metric(&self, _: u32, _: &[&str], _: u64) {}
 
     /// Natively the module's own crypto is the host's: jwt-simple checks every signature.
     fn crypto(&self) -> (Backend, Option<ProbeError>) {

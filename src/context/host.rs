@@ -39,11 +39,13 @@ pub trait Host: SharedData {
     fn declare_filter_state(&self, key: &str);
     /// Sets filter state key `key` (`wasm.portcullis.<key>`) of this request.
     fn set_filter_state(&self, key: &str, value: &str);
-    /// Defines (or finds) a stat by its full name.
-    fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;
-    fn increment_metric(&self, id: u32, by: i64);
-    /// Sets a gauge, or records a histogram sample.
-    fn record_metric(&self, id: u32, value: u64);
+    /// Defines a stat family: its name and tag names. Called while a configuration loads (a
+    /// native host allows no later definition); `None` when the host refuses it.
+    fn define_metric(&self, kind: MetricKind, name: &str, tags: &[&str]) -> Option<u32>;
+    /// Adds `by` to counter `id` for these tag values (one per tag name).
+    fn increment_metric(&self, id: u32, values: &[&str], by: u64);
+    /// Sets gauge `id`, or records a histogram sample, for these tag values.
+    fn record_metric(&self, id: u32, values: &[&str], value: u64);
     /// The backend that checks and makes signatures: the proxy's own crypto where it has it
     /// and passes the known-answer probe (`jose::crypto::select`), else Rust and why.
     fn crypto(&self) -> (Backend, Option<ProbeError>);

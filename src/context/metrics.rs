@@ -1,9 +1,11 @@
-//! Envoy stats through proxy-wasm's metric calls. Tags are encoded in the stat name the way
-//! Istio does (`key=.=value;.;`), and `envoy/kratos.yaml`'s `stats_tags` extract them, so
-//! `/stats/prometheus` shows `portcullis_requests_total{rule="echo",decision="allow",…}`. The
-//! request path only bumps in-memory counters (`pipeline::stats`); the root context publishes
-//! their growth here on its tick. Every tag value comes from the configuration (rule ids,
-//! handler and cluster names) or a fixed set.
+//! Envoy stats. Every stat is a family (a name and its tag names) defined when a configuration
+//! loads, and counted with tag values: a native host takes them as labels; proxy-wasm has
+//! untagged stats only, so its binding encodes the tags in the name the way Istio does
+//! (`key=.=value;.;`, `encoded_name`) and `envoy/kratos.yaml`'s `stats_tags` extract them. Either
+//! way `/stats/prometheus` shows `portcullis_requests_total{rule="echo",decision="allow",…}`.
+//! The request path only bumps in-memory counters (`pipeline::stats`); their growth is published
+//! here, once a second. Every tag value comes from the configuration (rule ids, handler and
+//! cluster names) or a fixed set.
 
 use super::host::{Host, MetricKind};
 use crate::cache::jwks;
@@ -11,17 +13,15 @@ use crate::filter::Filter;
 use crate::pipeline::VmState;
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::stats::Stats;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-/// One cluster's callouts: answers counted by result until the tick publishes them, and the
-/// latency histogram's id, defined once.
+/// One cluster's callouts: answers counted by result until they are published.
 struct ClusterCalls {
     cluster: String,
     /// By `CALLOUT_RESULTS`.
     counted: [u64; 3],
     published: [u64; 3],
-    histogram: Option<u32>,
 }
 
 /// Envoy answers a call that ran out of time with its own 504: a timeout.
@@ -36,17 +36,89 @@ struct Published {
     jwks: jwks::Counters,
 }
 
+/// Every stat portcullis keeps: kind, name, tag names.
+const FAMILIES: [(MetricKind, &str, &[&str]); 9] = [
+    (MetricKind::Counter, "portcullis_config_total", &["result"]),
+    (
+        MetricKind::Counter,
+        "portcullis_requests_total",
+        &["rule", "decision", "status"],
+    ),
+    (
+        MetricKind::Counter,
+        "portcullis_authenticator_total",
+        &["handler", "outcome"],
+    ),
+    (
+        MetricKind::Counter,
+        "portcullis_cache_total",
+        &["cache", "result"],
+    ),
+    (
+        MetricKind::Counter,
+        "portcullis_jwks_fetches_total",
+        &["result"],
+    ),
+    (MetricKind::Gauge, "portcullis_jwks_ready", &[]),
+    (
+        MetricKind::Counter,
+        "portcullis_callouts_total",
+        &["cluster", "result"],
+    ),
+    (
+        MetricKind::Histogram,
+        "portcullis_callout_duration_ms",
+        &["cluster"],
+    ),
+    (MetricKind::Gauge, "portcullis_crypto_backend", &["backend"]),
+];
+
+/// A family, by its place in `FAMILIES`.
+#[derive(Debug, Clone, Copy)]
+enum Family {
+    Config,
+    Requests,
+    Authenticators,
+    Cache,
+    JwksFetches,
+    JwksReady,
+    Callouts,
+    CalloutDuration,
+    CryptoBackend,
+}
+
+/// The host's id of each family, as `define` got them (`None` where the host refused one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Families([Option<u32>; FAMILIES.len()]);
+
+impl Families {
+    /// Defines every family with the host; called as a configuration loads, the only time a
+    /// native host allows it.
+    pub fn define(host: &impl Host) -> Families {
+        let mut ids = [None; FAMILIES.len()];
+        for (id, (kind, name, tags)) in ids.iter_mut().zip(FAMILIES) {
+            *id = host.define_metric(kind, name, tags);
+        }
+        Families(ids)
+    }
+
+    fn id(&self, family: Family) -> Option<u32> {
+        self.0.get(family as usize).copied().flatten()
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    ids: RefCell<HashMap<String, u32>>,
+    families: Cell<Families>,
     published: RefCell<Published>,
     /// By cluster: a configuration names a few, so a scan is cheaper than hashing.
     calls: RefCell<Vec<ClusterCalls>>,
 }
 
-fn stat_name(name: &str, tags: &[(&str, &str)]) -> String {
+/// A stat's name with its tags encoded the way Istio does, for hosts without tagged stats.
+pub fn encoded_name(name: &str, tags: &[&str], values: &[&str]) -> String {
     let mut s = String::with_capacity(64);
-    for (k, v) in tags {
+    for (k, v) in tags.iter().zip(values) {
         s.push_str(k);
         s.push_str("=.=");
         s.extend(v.chars().map(|c| if c == ';' { '_' } else { c }));
@@ -56,55 +128,102 @@ fn stat_name(name: &str, tags: &[(&str, &str)]) -> String {
     s
 }
 
-impl Metrics {
-    fn id(
-        &self,
-        host: &impl Host,
-        kind: MetricKind,
-        name: &str,
-        tags: &[(&str, &str)],
-    ) -> Option<u32> {
-        let full = stat_name(name, tags);
-        if let Some(id) = self.ids.borrow().get(&full) {
-            return Some(*id);
-        }
-        let id = host.define_metric(kind, &full)?;
-        self.ids.borrow_mut().insert(full, id);
-        Some(id)
+/// For a host whose stats carry no tags (proxy-wasm): the families it was given, and one stat
+/// per family and tag values, defined by its encoded name the first time it is counted.
+#[derive(Default)]
+pub struct EncodedStats {
+    families: RefCell<Vec<(MetricKind, String, Vec<String>)>>,
+    series: RefCell<HashMap<String, u32>>,
+}
+
+impl EncodedStats {
+    pub fn define(&self, kind: MetricKind, name: &str, tags: &[&str]) -> u32 {
+        let mut families = self.families.borrow_mut();
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        let found = families
+            .iter()
+            .position(|(k, n, t)| *k == kind && n == name && *t == tags);
+        let index = found.unwrap_or_else(|| {
+            families.push((kind, name.to_string(), tags));
+            families.len() - 1
+        });
+        u32::try_from(index).unwrap_or(u32::MAX)
     }
 
-    pub fn count(&self, host: &impl Host, name: &str, tags: &[(&str, &str)], by: u64) {
+    /// The host's id of family `family`'s stat for `values`; `define` defines it by name.
+    pub fn series(
+        &self,
+        family: u32,
+        values: &[&str],
+        define: impl FnOnce(MetricKind, &str) -> Option<u32>,
+    ) -> Option<u32> {
+        let families = self.families.borrow();
+        let (kind, name, tags) = families.get(usize::try_from(family).ok()?)?;
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let full = encoded_name(name, &tags, values);
+        if let Some(id) = self.series.borrow().get(&full) {
+            return Some(*id);
+        }
+        let id = define(*kind, &full)?;
+        self.series.borrow_mut().insert(full, id);
+        Some(id)
+    }
+}
+
+impl Metrics {
+    /// A worker's stats in families its process defined already.
+    pub fn with_families(families: Families) -> Metrics {
+        let metrics = Metrics::default();
+        metrics.families.set(families);
+        metrics
+    }
+
+    /// Defines the families (as a configuration loads).
+    pub fn define(&self, host: &impl Host) {
+        self.families.set(Families::define(host));
+    }
+
+    /// The family ids, for the workers of a process that defined them.
+    pub fn families(&self) -> Families {
+        self.families.get()
+    }
+
+    fn count(&self, host: &impl Host, family: Family, values: &[&str], by: u64) {
         if by == 0 {
             return;
         }
-        if let Some(id) = self.id(host, MetricKind::Counter, name, tags) {
-            host.increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+        if let Some(id) = self.families.get().id(family) {
+            host.increment_metric(id, values, by);
         }
     }
 
-    fn gauge(&self, host: &impl Host, name: &str, value: u64) {
-        if let Some(id) = self.id(host, MetricKind::Gauge, name, &[]) {
-            host.record_metric(id, value);
+    fn gauge(&self, host: &impl Host, family: Family, values: &[&str], value: u64) {
+        if let Some(id) = self.families.get().id(family) {
+            host.record_metric(id, values, value);
         }
+    }
+
+    /// A configuration was loaded or refused.
+    pub fn configured(&self, host: &impl Host, loaded: bool) {
+        let result = if loaded { "loaded" } else { "rejected" };
+        self.count(host, Family::Config, &[result], 1);
     }
 
     /// Which crypto backend checks signatures: `portcullis_crypto_backend{backend}` is 1 for
-    /// the one in use and 0 for the other.
+    /// the one in use and 0 for the others.
     pub fn crypto_backend(&self, host: &impl Host, in_use: &str) {
-        for backend in ["host", "rust"] {
-            if let Some(id) = self.id(
+        for backend in crate::jose::crypto::BACKENDS {
+            self.gauge(
                 host,
-                MetricKind::Gauge,
-                "portcullis_crypto_backend",
-                &[("backend", backend)],
-            ) {
-                host.record_metric(id, u64::from(backend == in_use));
-            }
+                Family::CryptoBackend,
+                &[backend],
+                u64::from(backend == in_use),
+            );
         }
     }
 
-    /// A callout's answer: counted by cluster and result (published on the tick), its latency
-    /// recorded: one host call per answer, no name formatted after the first.
+    /// A callout's answer: counted by cluster and result (published later), its latency
+    /// recorded: one host call per answer.
     pub fn callout(
         &self,
         host: &impl Host,
@@ -122,24 +241,20 @@ impl Metrics {
         let i = match calls.iter().position(|c| c.cluster == cluster) {
             Some(i) => i,
             None => {
-                let tags = [("cluster", cluster)];
-                let name = "portcullis_callout_duration_ms";
                 calls.push(ClusterCalls {
                     cluster: cluster.to_string(),
                     counted: [0; 3],
                     published: [0; 3],
-                    histogram: self.id(host, MetricKind::Histogram, name, &tags),
                 });
                 calls.len() - 1
             }
         };
-        if let Some(c) = calls.get_mut(i) {
-            if let Some(n) = c.counted.get_mut(outcome) {
-                *n += 1;
-            }
-            if let Some(id) = c.histogram {
-                host.record_metric(id, elapsed_ms);
-            }
+        if let Some(n) = calls.get_mut(i).and_then(|c| c.counted.get_mut(outcome)) {
+            *n += 1;
+        }
+        drop(calls);
+        if let Some(id) = self.families.get().id(Family::CalloutDuration) {
+            host.record_metric(id, &[cluster], elapsed_ms);
         }
     }
 
@@ -175,19 +290,18 @@ impl Metrics {
             } else {
                 ("deny", code.as_str())
             };
-            let tags = [("rule", id), ("decision", decision), ("status", status)];
-            self.count(host, "portcullis_requests_total", &tags, n - before);
+            self.count(host, Family::Requests, &[id, decision, status], n - before);
         }
         for ((handler, outcome), n) in vm.stats.authenticators() {
             let before = last.stats.authenticator_count(handler, outcome);
-            let tags = [("handler", handler), ("outcome", outcome.name())];
-            self.count(host, "portcullis_authenticator_total", &tags, n - before);
+            let values = [handler, outcome.name()];
+            self.count(host, Family::Authenticators, &values, n - before);
         }
         let cache = |this: &Self, cache: &str, result: &str, now: u64, before: u64| {
             this.count(
                 host,
-                "portcullis_cache_total",
-                &[("cache", cache), ("result", result)],
+                Family::Cache,
+                &[cache, result],
                 now.saturating_sub(before),
             );
         };
@@ -218,8 +332,8 @@ impl Metrics {
                 .zip(c.counted)
                 .zip(c.published.iter_mut())
             {
-                let tags = [("cluster", c.cluster.as_str()), ("result", result)];
-                self.count(host, "portcullis_callouts_total", &tags, n - *before);
+                let values = [c.cluster.as_str(), result];
+                self.count(host, Family::Callouts, &values, n - *before);
                 *before = n;
             }
         }
@@ -255,8 +369,8 @@ impl Metrics {
         let jwks = |this: &Self, result: &str, now: u64, before: u64| {
             this.count(
                 host,
-                "portcullis_jwks_fetches_total",
-                &[("result", result)],
+                Family::JwksFetches,
+                &[result],
                 now.saturating_sub(before),
             );
         };
@@ -264,7 +378,7 @@ impl Metrics {
         jwks(self, "failed", j.failures, last.jwks.failures);
         jwks(self, "adopted", j.adopted, last.jwks.adopted);
         if !filter.jwks_sources.is_empty() {
-            self.gauge(host, "portcullis_jwks_ready", u64::from(ready));
+            self.gauge(host, Family::JwksReady, &[], u64::from(ready));
         }
         last.session = session;
         last.jwks = j;
@@ -276,9 +390,10 @@ mod tests {
     #[test]
     fn tags_are_encoded_istio_style() {
         assert_eq!(
-            super::stat_name(
+            super::encoded_name(
                 "portcullis_requests_total",
-                &[("rule", "a;b"), ("status", "401")]
+                &["rule", "status"],
+                &["a;b", "401"]
             ),
             "rule=.=a_b;.;status=.=401;.;portcullis_requests_total"
         );

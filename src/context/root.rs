@@ -8,9 +8,9 @@ use super::metrics::Metrics;
 use crate::cache::jwks::{JwksStore, MAX_JWKS_BYTES};
 use crate::cache::session::{SessionCache, POLL_TICK_MS};
 use crate::jose::crypto::Backend;
+use crate::pipeline::Shared;
 use crate::vocab::callout::CalloutResult;
 use crate::vocab::log::LogLevel;
-use crate::pipeline::Shared;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -50,9 +50,8 @@ impl RootFilter {
         self.pending.clear();
         self.metrics.restart();
         let result = crate::filter::load(bytes);
-        let outcome = if result.is_ok() { "loaded" } else { "rejected" };
-        self.metrics
-            .count(host, "portcullis_config_total", &[("result", outcome)], 1);
+        self.metrics.define(host);
+        self.metrics.configured(host, result.is_ok());
         match result {
             Ok(filter) => {
                 host.log(

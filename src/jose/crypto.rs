@@ -73,6 +73,9 @@ pub trait Crypto: Send + Sync {
     fn reads_spki(&self) -> bool;
 }
 
+/// Every backend's `name`, for the stat that says which is in use.
+pub const BACKENDS: [&str; 2] = ["host", "rust"];
+
 /// The shared handle the handlers use.
 #[derive(Clone)]
 pub struct Backend(Arc<dyn Crypto>);

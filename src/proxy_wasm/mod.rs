@@ -20,6 +20,7 @@ mod raw_abi;
 use crate::cache::SharedData;
 use crate::context::host::{Host, MetricKind};
 use crate::context::http::{Flow, HttpFilter};
+use crate::context::metrics::EncodedStats;
 use crate::context::root::RootFilter;
 use crate::context::MAX_CALLOUT_BODY;
 use crate::jose::crypto::{self, Backend, ProbeError};
@@ -57,6 +58,8 @@ struct Vm {
     owners: RefCell<HashMap<u32, u32>>,
     /// The root context's id: the registry is made with it.
     root: u32,
+    /// The VM's stats, by family and tag values.
+    stats: EncodedStats,
 }
 
 /// The queue id `Vm::wake_from` notifies the root context with. portcullis registers no shared
@@ -76,6 +79,7 @@ impl Vm {
             wakes: RefCell::default(),
             owners: RefCell::default(),
             root,
+            stats: EncodedStats::default(),
         }
     }
 
@@ -326,6 +330,21 @@ struct ProxyHost {
     registry: Registry,
 }
 
+impl ProxyHost {
+    /// The proxy's stat for family `id` and these tag values: proxy-wasm stats have no tags,
+    /// so each combination is its own stat, named with the tags encoded.
+    fn stat(&self, id: u32, values: &[&str]) -> Option<u32> {
+        self.registry.stats.series(id, values, |kind, name| {
+            let kind = match kind {
+                MetricKind::Counter => MetricType::Counter,
+                MetricKind::Gauge => MetricType::Gauge,
+                MetricKind::Histogram => MetricType::Histogram,
+            };
+            hostcalls::define_metric(kind, name).ok()
+        })
+    }
+}
+
 impl SharedData for ProxyHost {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         match hostcalls::get_shared_data(key) {
@@ -484,21 +503,20 @@ impl Host for ProxyHost {
         raw_abi::set_property(path, value.as_bytes());
     }
 
-    fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32> {
-        let kind = match kind {
-            MetricKind::Counter => MetricType::Counter,
-            MetricKind::Gauge => MetricType::Gauge,
-            MetricKind::Histogram => MetricType::Histogram,
-        };
-        hostcalls::define_metric(kind, name).ok()
+    fn define_metric(&self, kind: MetricKind, name: &str, tags: &[&str]) -> Option<u32> {
+        Some(self.registry.stats.define(kind, name, tags))
     }
 
-    fn increment_metric(&self, id: u32, by: i64) {
-        let _ = hostcalls::increment_metric(id, by);
+    fn increment_metric(&self, id: u32, values: &[&str], by: u64) {
+        if let Some(stat) = self.stat(id, values) {
+            let _ = hostcalls::increment_metric(stat, i64::try_from(by).unwrap_or(i64::MAX));
+        }
     }
 
-    fn record_metric(&self, id: u32, value: u64) {
-        let _ = hostcalls::record_metric(id, value);
+    fn record_metric(&self, id: u32, values: &[&str], value: u64) {
+        if let Some(stat) = self.stat(id, values) {
+            let _ = hostcalls::record_metric(stat, value);
+        }
     }
 
     fn crypto(&self) -> (Backend, Option<ProbeError>) {

@@ -6,6 +6,7 @@ use super::scenario::Ending;
 use portcullis::cache::SharedData;
 use portcullis::context::host::{Host, MetricKind};
 use portcullis::context::http::{Flow, HttpFilter};
+use portcullis::context::metrics::EncodedStats;
 use portcullis::context::root::RootFilter;
 use portcullis::jose::crypto::{Backend, ProbeError};
 use portcullis::vocab::callout::{Callout, CalloutResult};
@@ -33,8 +34,10 @@ pub struct Vm {
     /// Every callout any context dispatched, in order: (context, token, callout).
     pub dispatched: RefCell<Vec<(u32, u32, Callout)>>,
     pub now_ms: RefCell<u64>,
-    /// Stats by full name: counters summed, gauges and histograms their last value.
+    /// Stats by full name (tags encoded as proxy-wasm's binding does): counters summed, gauges
+    /// and histograms their last value.
     pub metrics: RefCell<Vec<(String, i64)>>,
+    pub families: EncodedStats,
     /// The downstream peer every request comes from.
     pub peer: RefCell<Option<String>>,
     /// Wakes queued by the callback in progress, run when it has returned (as the adapter does).
@@ -63,6 +66,16 @@ pub struct FakeHost<'a> {
 impl FakeHost<'_> {
     pub fn ctx(&self) -> Rc<Ctx> {
         Rc::clone(&self.vm.contexts.borrow()[&self.id])
+    }
+
+    /// The index in `Vm::metrics` of family `id`'s stat for `values`.
+    fn stat(&self, id: u32, values: &[&str]) -> Option<usize> {
+        let index = self.vm.families.series(id, values, |_, name| {
+            let mut m = self.vm.metrics.borrow_mut();
+            m.push((name.to_string(), 0));
+            Some(m.len() as u32 - 1)
+        })?;
+        Some(index as usize)
     }
 }
 
@@ -145,19 +158,18 @@ impl Host for FakeHost<'_> {
         state.retain(|(k, _)| k != key);
         state.push((key.to_string(), value.to_string()));
     }
-    fn define_metric(&self, _: MetricKind, name: &str) -> Option<u32> {
-        let mut m = self.vm.metrics.borrow_mut();
-        let id = m.iter().position(|(n, _)| n == name).unwrap_or_else(|| {
-            m.push((name.to_string(), 0));
-            m.len() - 1
-        });
-        Some(id as u32)
+    fn define_metric(&self, kind: MetricKind, name: &str, tags: &[&str]) -> Option<u32> {
+        Some(self.vm.families.define(kind, name, tags))
     }
-    fn increment_metric(&self, id: u32, by: i64) {
-        self.vm.metrics.borrow_mut()[id as usize].1 += by;
+    fn increment_metric(&self, id: u32, values: &[&str], by: u64) {
+        if let Some(i) = self.stat(id, values) {
+            self.vm.metrics.borrow_mut()[i].1 += by as i64;
+        }
     }
-    fn record_metric(&self, id: u32, value: u64) {
-        self.vm.metrics.borrow_mut()[id as usize].1 = value as i64;
+    fn record_metric(&self, id: u32, values: &[&str], value: u64) {
+        if let Some(i) = self.stat(id, values) {
+            self.vm.metrics.borrow_mut()[i].1 = value as i64;
+        }
     }
 
     fn crypto(&self) -> (Backend, Option<ProbeError>) {
@@ -187,6 +199,7 @@ impl Vm {
             dispatched: RefCell::default(),
             now_ms: RefCell::new(now_ms),
             metrics: RefCell::default(),
+            families: EncodedStats::default(),
             peer: RefCell::new(Some(DEFAULT_PEER.to_string())),
             wakes: RefCell::default(),
             declared: RefCell::default(),
